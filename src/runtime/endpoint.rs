@@ -1,0 +1,269 @@
+//! A bound address: one UDP socket and one TCP listener on the same port,
+//! shared by every pool of the runtime bound there, told apart by label.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use async_std::io::{ReadExt, WriteExt};
+use async_std::net::{TcpListener, TcpStream, UdpSocket};
+use async_std::task::JoinHandle;
+use futures::channel::{mpsc, oneshot};
+
+use super::{Error, ErrorKind};
+use crate::wire::PacketHeader;
+
+/// Most inbound streams handled at once per address.
+pub(crate) const MAX_CONCURRENT_STREAMS: usize = 128;
+/// How long an inbound stream may take to send its frame.
+const INBOUND_STREAM_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(crate) struct InboundStream {
+    pub(crate) from: SocketAddr,
+    pub(crate) frame: Vec<u8>,
+    pub(crate) reply: oneshot::Sender<Option<Vec<u8>>>,
+}
+
+pub(crate) struct Route {
+    pub(crate) packets: mpsc::UnboundedSender<(SocketAddr, Vec<u8>)>,
+    pub(crate) streams: mpsc::UnboundedSender<InboundStream>,
+    pub(crate) max_stream_size: usize,
+}
+
+/// Drops counted at the address, before any pool sees the bytes.
+#[derive(Default)]
+pub(crate) struct EndpointCounters {
+    pub(crate) unknown_label: Cell<u64>,
+    pub(crate) streams_refused: Cell<u64>,
+}
+
+pub(crate) struct Endpoint {
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) udp: Rc<UdpSocket>,
+    routes: RefCell<HashMap<Option<String>, Route>>,
+    pub(crate) counters: Rc<EndpointCounters>,
+    tasks: RefCell<Vec<JoinHandle<()>>>,
+}
+
+impl Endpoint {
+    /// Binds UDP and TCP on the same port. With port 0, tries a few free
+    /// ports until both bind.
+    pub(crate) fn bind(addr: SocketAddr) -> Result<Rc<Endpoint>, Error> {
+        let mut last_error = None;
+        for _ in 0..16 {
+            let udp = std::net::UdpSocket::bind(addr).map_err(|e| bind_error(addr, e))?;
+            let local = udp
+                .local_addr()
+                .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+            match std::net::TcpListener::bind(local) {
+                Ok(tcp) => return Endpoint::start(udp, tcp, local),
+                Err(e) if addr.port() == 0 => last_error = Some(e),
+                Err(e) => return Err(bind_error(local, e)),
+            }
+        }
+        Err(bind_error(
+            addr,
+            last_error.unwrap_or_else(|| std::io::Error::other("no free port")),
+        ))
+    }
+
+    fn start(
+        udp: std::net::UdpSocket,
+        tcp: std::net::TcpListener,
+        local_addr: SocketAddr,
+    ) -> Result<Rc<Endpoint>, Error> {
+        let io = |e: std::io::Error| Error::new(ErrorKind::Io, e.to_string());
+        udp.set_nonblocking(true).map_err(io)?;
+        tcp.set_nonblocking(true).map_err(io)?;
+        let endpoint = Rc::new(Endpoint {
+            local_addr,
+            udp: Rc::new(UdpSocket::from(udp)),
+            routes: RefCell::new(HashMap::new()),
+            counters: Rc::default(),
+            tasks: RefCell::new(Vec::new()),
+        });
+        let listener = TcpListener::from(tcp);
+        let weak = Rc::downgrade(&endpoint);
+        let udp_task = async_std::task::spawn_local(receive_packets(weak.clone()));
+        let tcp_task = async_std::task::spawn_local(accept_streams(weak, listener));
+        endpoint.tasks.borrow_mut().extend([udp_task, tcp_task]);
+        Ok(endpoint)
+    }
+
+    pub(crate) fn add_route(&self, label: Option<String>, route: Route) -> Result<(), Error> {
+        let mut routes = self.routes.borrow_mut();
+        if routes.contains_key(&label) {
+            return Err(Error::new(
+                ErrorKind::AddrInUse,
+                format!(
+                    "{} is already used by a pool with {}",
+                    self.local_addr,
+                    match &label {
+                        Some(l) => format!("label '{l}'"),
+                        None => "no label".to_owned(),
+                    }
+                ),
+            ));
+        }
+        routes.insert(label, route);
+        Ok(())
+    }
+
+    /// Removes a pool's route; true when no pool is left.
+    pub(crate) fn remove_route(&self, label: &Option<String>) -> bool {
+        let mut routes = self.routes.borrow_mut();
+        routes.remove(label);
+        routes.is_empty()
+    }
+
+    pub(crate) async fn shutdown(&self) {
+        let tasks: Vec<_> = self.tasks.borrow_mut().drain(..).collect();
+        for task in tasks {
+            task.cancel().await;
+        }
+    }
+
+    fn max_stream_size(&self) -> usize {
+        self.routes
+            .borrow()
+            .values()
+            .map(|r| r.max_stream_size)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+fn bind_error(addr: SocketAddr, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::AddrInUse {
+        Error::new(ErrorKind::AddrInUse, format!("{addr} is already in use"))
+    } else {
+        Error::new(ErrorKind::Io, format!("cannot bind {addr}: {e}"))
+    }
+}
+
+fn label_of(bytes: &[u8]) -> Option<Option<String>> {
+    PacketHeader::parse(bytes).ok().map(|h| h.label)
+}
+
+async fn receive_packets(endpoint: std::rc::Weak<Endpoint>) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let Some(ep) = endpoint.upgrade() else {
+            return;
+        };
+        let udp = ep.udp.clone();
+        drop(ep);
+        let Ok((len, from)) = udp.recv_from(&mut buf).await else {
+            continue;
+        };
+        let Some(ep) = endpoint.upgrade() else {
+            return;
+        };
+        let bytes = &buf[..len];
+        let routes = ep.routes.borrow();
+        // A packet whose header does not parse goes to the unlabelled pool
+        // (or the only pool), which counts it as malformed.
+        let route = match label_of(bytes) {
+            Some(label) => routes.get(&label),
+            None => routes.get(&None).or_else(|| {
+                (routes.len() == 1)
+                    .then(|| routes.values().next())
+                    .flatten()
+            }),
+        };
+        match route {
+            Some(route) => {
+                let _ = route.packets.unbounded_send((from, bytes.to_vec()));
+            }
+            None => ep
+                .counters
+                .unknown_label
+                .set(ep.counters.unknown_label.get() + 1),
+        }
+    }
+}
+
+async fn accept_streams(endpoint: std::rc::Weak<Endpoint>, listener: TcpListener) {
+    let active = Rc::new(Cell::new(0usize));
+    loop {
+        let Ok((stream, from)) = listener.accept().await else {
+            continue;
+        };
+        let Some(ep) = endpoint.upgrade() else {
+            return;
+        };
+        if active.get() >= MAX_CONCURRENT_STREAMS {
+            ep.counters
+                .streams_refused
+                .set(ep.counters.streams_refused.get() + 1);
+            continue;
+        }
+        active.set(active.get() + 1);
+        let active = active.clone();
+        let weak = endpoint.clone();
+        async_std::task::spawn_local(async move {
+            let _ = async_std::future::timeout(
+                INBOUND_STREAM_TIMEOUT,
+                serve_stream(weak, stream, from),
+            )
+            .await;
+            active.set(active.get() - 1);
+        });
+    }
+}
+
+async fn serve_stream(endpoint: std::rc::Weak<Endpoint>, mut stream: TcpStream, from: SocketAddr) {
+    let Some(max) = endpoint.upgrade().map(|ep| ep.max_stream_size()) else {
+        return;
+    };
+    let Ok(frame) = read_frame(&mut stream, max).await else {
+        return;
+    };
+    let Some(ep) = endpoint.upgrade() else {
+        return;
+    };
+    let (reply, answer) = oneshot::channel();
+    {
+        let routes = ep.routes.borrow();
+        let route = match label_of(&frame) {
+            Some(label) => routes.get(&label),
+            None => routes.get(&None),
+        };
+        let Some(route) = route else {
+            ep.counters
+                .unknown_label
+                .set(ep.counters.unknown_label.get() + 1);
+            return;
+        };
+        if route
+            .streams
+            .unbounded_send(InboundStream { from, frame, reply })
+            .is_err()
+        {
+            return;
+        }
+    }
+    drop(ep);
+    if let Ok(Some(out)) = answer.await {
+        let _ = stream.write_all(&out).await;
+        let _ = stream.flush().await;
+    }
+}
+
+/// Reads one length-prefixed frame (returned without its prefix).
+pub(crate) async fn read_frame(stream: &mut TcpStream, max: usize) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len == 0 || len > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("frame of {len} bytes exceeds the limit of {max}"),
+        ));
+    }
+    let mut frame = vec![0u8; len];
+    stream.read_exact(&mut frame).await?;
+    Ok(frame)
+}
