@@ -671,7 +671,14 @@ impl Sim {
                         Ok(Some(frame)) => Ok(frame),
                         Ok(None) | Err(_) => Err(StreamError::Io("connection closed".into())),
                     };
-                    let at = (now + self.latency()).min(deadline.max(now));
+                    // A slow node answers late and reads the answer late.
+                    let delay =
+                        self.latency() + self.inbound_delay(t) + self.inbound_delay(from_node);
+                    let (at, reply) = if now + delay > deadline {
+                        (deadline.max(now), Err(StreamError::Timeout))
+                    } else {
+                        (now + delay, reply)
+                    };
                     self.schedule(
                         at,
                         Action::StreamReply {
