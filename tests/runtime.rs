@@ -1,0 +1,148 @@
+//! Pools on real loopback sockets through the safe Rust API. Deadlines and
+//! polling only; no sleep stands in for a condition.
+
+use std::time::{Duration, Instant};
+
+use hearsay::runtime::{MemberStatus, Pool, PoolConfig, PoolEvent, Runtime};
+use hearsay::swim::Profile;
+
+fn config(name: &str) -> PoolConfig {
+    let mut c = PoolConfig::new(Profile::Local);
+    c.node_name = name.to_owned();
+    c.swim.probe_interval = Duration::from_millis(200);
+    c.swim.probe_timeout = Duration::from_millis(100);
+    c.swim.gossip_interval = Duration::from_millis(50);
+    c
+}
+
+fn wait_for(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn status_of(pool: &Pool, name: &str) -> Option<MemberStatus> {
+    pool.members()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.name == name)
+        .map(|m| m.status)
+}
+
+fn alive(pool: &Pool) -> usize {
+    pool.members()
+        .unwrap()
+        .iter()
+        .filter(|m| m.status == MemberStatus::Alive)
+        .count()
+}
+
+#[test]
+fn pools_join_detect_a_freed_pool_and_a_leave() {
+    let rt = Runtime::new().unwrap();
+    let mut a_config = config("a");
+    a_config.tags.insert("role".into(), "seed".into());
+    let a = rt.pool(a_config).unwrap();
+    let b = rt.pool(config("b")).unwrap();
+    let c = rt.pool(config("c")).unwrap();
+    let d = rt.pool(config("d")).unwrap();
+    let seed = a.local_addr().to_string();
+    for p in [&b, &c, &d] {
+        assert_eq!(p.join(&[seed.as_str()]).unwrap(), 1);
+    }
+    wait_for("four alive everywhere", Duration::from_secs(10), || {
+        [&a, &b, &c, &d].iter().all(|p| alive(p) == 4)
+    });
+    let seen_a = d.members().unwrap().into_iter().find(|m| m.name == "a").unwrap();
+    assert_eq!(seen_a.addr, a.local_addr());
+    assert_eq!(seen_a.tags.get("role").map(String::as_str), Some("seed"));
+
+    drop(d);
+    wait_for("d failed everywhere", Duration::from_secs(30), || {
+        [&a, &b, &c].iter().all(|p| status_of(p, "d") == Some(MemberStatus::Failed))
+    });
+    let mut failed_event = false;
+    while let Some(e) = a.next_event(Some(Duration::ZERO)).unwrap() {
+        failed_event |= matches!(&e, PoolEvent::MemberFailed(m) if m.name == "d");
+    }
+    assert!(failed_event, "a reported d failed");
+
+    c.leave(Duration::from_secs(5)).unwrap();
+    wait_for("c left everywhere", Duration::from_secs(10), || {
+        [&a, &b].iter().all(|p| status_of(p, "c") == Some(MemberStatus::Left))
+    });
+    let mut leave_event = false;
+    while let Some(e) = b.next_event(Some(Duration::ZERO)).unwrap() {
+        leave_event |= matches!(&e, PoolEvent::MemberLeave(m) if m.name == "c");
+    }
+    assert!(leave_event, "b reported c's leave");
+}
+
+#[test]
+fn lan_and_wan_pools_share_one_port_by_label() {
+    let rt = Runtime::new().unwrap();
+    let mut lan = config("lan-1");
+    lan.swim.label = Some("lan".into());
+    let lan1 = rt.pool(lan).unwrap();
+    let port_addr = lan1.local_addr();
+    let mut wan = config("wan-1");
+    wan.swim.label = Some("wan".into());
+    wan.bind_addr = port_addr;
+    let wan1 = rt.pool(wan).unwrap();
+    assert_eq!(wan1.local_addr(), port_addr, "both pools on one port");
+
+    let mut lan = config("lan-2");
+    lan.swim.label = Some("lan".into());
+    let lan2 = rt.pool(lan).unwrap();
+    let mut wan = config("wan-2");
+    wan.swim.label = Some("wan".into());
+    wan.bind_addr = lan2.local_addr();
+    let wan2 = rt.pool(wan).unwrap();
+
+    let seed = port_addr.to_string();
+    assert_eq!(lan2.join(&[seed.as_str()]).unwrap(), 1);
+    assert_eq!(wan2.join(&[seed.as_str()]).unwrap(), 1);
+    wait_for("each pool sees its own two", Duration::from_secs(10), || {
+        [&lan1, &lan2, &wan1, &wan2].iter().all(|p| alive(p) == 2)
+    });
+    for _ in 0..20 {
+        for p in [&lan1, &lan2] {
+            assert!(p.members().unwrap().iter().all(|m| m.name.starts_with("lan")));
+        }
+        for p in [&wan1, &wan2] {
+            assert!(p.members().unwrap().iter().all(|m| m.name.starts_with("wan")));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    // One label per address: a second pool with the same label is refused.
+    let mut same_label = config("lan-3");
+    same_label.swim.label = Some("lan".into());
+    same_label.bind_addr = port_addr;
+    assert!(rt.pool(same_label).is_err(), "one label per address");
+}
+
+#[test]
+fn bad_arguments_are_refused_with_a_reason() {
+    let rt = Runtime::new().unwrap();
+    let a = rt.pool(config("a")).unwrap();
+    let e = a.join(&["not-an-addr"]).unwrap_err();
+    assert!(e.message.contains("not-an-addr"), "{e}");
+    let mut taken = config("b");
+    taken.bind_addr = a.local_addr();
+    let e = rt.pool(taken).err().expect("port in use");
+    assert!(e.message.contains("already"), "{e}");
+    let mut bad = config("c");
+    bad.swim.probe_timeout = Duration::from_secs(5);
+    let e = rt.pool(bad).err().expect("invalid config");
+    assert!(e.message.contains("probe_timeout"), "{e}");
+    // Nothing listens on this port: zero joined, within the TCP timeout.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let started = Instant::now();
+    assert_eq!(a.join(&[free.to_string()]).unwrap(), 0);
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
