@@ -29,6 +29,9 @@ pub struct BroadcastQueue {
 
 /// Smallest message worth looking for once the packet is nearly full.
 const MIN_MESSAGE_LEN: usize = 12;
+/// Messages skipped for size before the packet counts as full; bounds the
+/// cost of filling a packet from a long queue.
+const MAX_MISSES: usize = 16;
 
 impl BroadcastQueue {
     /// Queues an encoded message. A message with a subject replaces the
@@ -80,13 +83,19 @@ impl BroadcastQueue {
         max_count: usize,
     ) {
         let mut taken: Vec<Key> = Vec::new();
+        let mut misses = 0;
         for (key, item) in self.items.iter() {
-            if space < MIN_MESSAGE_LEN + overhead || out.len() + taken.len() >= max_count {
+            if space < MIN_MESSAGE_LEN + overhead
+                || out.len() + taken.len() >= max_count
+                || misses >= MAX_MISSES
+            {
                 break;
             }
             if item.bytes.len() + overhead <= space {
                 space -= item.bytes.len() + overhead;
                 taken.push(*key);
+            } else {
+                misses += 1;
             }
         }
         for key in taken {

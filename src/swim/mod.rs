@@ -586,7 +586,7 @@ impl Swim {
     pub fn send_user_message(&mut self, to: SocketAddr, payload: Vec<u8>) {
         let message = Message::User(User { payload });
         let bytes = wire::encode_message(&message);
-        if self.packet_space(&[bytes.clone()]) == 0 {
+        if self.packet_space(std::slice::from_ref(&bytes)) == 0 {
             let frame = self.stream_frame(&message);
             self.push_stream_one_way(to, frame);
         } else {
@@ -627,14 +627,15 @@ impl Swim {
     ) -> Result<(), SwimError> {
         self.stats.packets_in += 1;
         self.stats.bytes_in += bytes.len() as u64;
-        let packet = match self.decode(bytes) {
-            Ok(p) => p,
-            Err(e) => return Err(e),
-        };
+        let packet = self.decode(bytes)?;
+        // One out-of-place message does not spoil the rest of a compound.
+        let mut result = Ok(());
         for message in packet {
-            self.handle_message(now, from, message)?;
+            if let Err(e) = self.handle_message(now, from, message) {
+                result = Err(e);
+            }
         }
-        Ok(())
+        result
     }
 
     /// Handles an inbound stream frame (without its length prefix) from
@@ -921,8 +922,10 @@ impl Swim {
         }
     }
 
-    fn handle_alive(&mut self, now: Instant, a: Alive, from_gossip: bool) {
-        let _ = from_gossip;
+    /// `rebroadcast_new`: whether a member first learned here is gossiped on
+    /// (not for members merged from a push-pull reply, which the rest of
+    /// the pool already knows).
+    fn handle_alive(&mut self, now: Instant, a: Alive, rebroadcast_new: bool) {
         if !compatible(a.versions) {
             self.stats.dropped_version += 1;
             return;
@@ -931,7 +934,7 @@ impl Swim {
             if self.leave != LeaveState::Active {
                 return;
             }
-            self.add_member(now, a);
+            self.add_member(now, a, rebroadcast_new);
             return;
         };
         let i = i as usize;
@@ -999,9 +1002,18 @@ impl Swim {
         self.broadcasts.push(Some(subject), bytes);
     }
 
-    fn add_member(&mut self, now: Instant, a: Alive) {
+    fn add_member(&mut self, now: Instant, a: Alive, rebroadcast: bool) {
         let name: Arc<str> = a.node.as_str().into();
         let index = self.members.len() as u32;
+        // Grow by a quarter rather than double: the table is the bulk of a
+        // node's memory in a large pool.
+        if self.members.len() == self.members.capacity() {
+            self.members.reserve_exact(self.members.len() / 4 + 8);
+        }
+        if self.probe_order.len() == self.probe_order.capacity() {
+            self.probe_order
+                .reserve_exact(self.probe_order.len() / 4 + 8);
+        }
         self.members.push(Member {
             name: name.clone(),
             addr: a.addr.0,
@@ -1022,8 +1034,10 @@ impl Swim {
         self.probe_order.swap(at, n);
         let snap = MemberSnapshot::from(&self.members[index as usize]);
         self.events.push_back(Event::MemberJoined(snap));
-        let bytes = wire::encode_message(&Message::Alive(a));
-        self.broadcasts.push(Some(name), bytes);
+        if rebroadcast {
+            let bytes = wire::encode_message(&Message::Alive(a));
+            self.broadcasts.push(Some(name), bytes);
+        }
     }
 
     fn handle_suspect(&mut self, now: Instant, s: Suspect) {
@@ -1163,6 +1177,7 @@ impl Swim {
                 payload: pp.user_state,
             });
         }
+        let join = pp.join;
         for node in pp.nodes {
             if node.meta.len() > self.config.max_meta_size {
                 self.stats.dropped_invalid += 1;
@@ -1178,7 +1193,7 @@ impl Swim {
                         meta: node.meta,
                         versions: node.versions,
                     },
-                    false,
+                    join,
                 ),
                 MemberState::Left => self.handle_dead(
                     now,
@@ -1323,7 +1338,7 @@ impl Swim {
     fn probe(&mut self, now: Instant) {
         let mut checked = 0;
         let target = loop {
-            if checked >= self.probe_order.len() + 1 {
+            if checked > self.probe_order.len() {
                 return;
             }
             if self.probe_pos >= self.probe_order.len() {
