@@ -58,13 +58,20 @@ fn pools_join_detect_a_freed_pool_and_a_leave() {
     wait_for("four alive everywhere", Duration::from_secs(10), || {
         [&a, &b, &c, &d].iter().all(|p| alive(p) == 4)
     });
-    let seen_a = d.members().unwrap().into_iter().find(|m| m.name == "a").unwrap();
+    let seen_a = d
+        .members()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.name == "a")
+        .unwrap();
     assert_eq!(seen_a.addr, a.local_addr());
     assert_eq!(seen_a.tags.get("role").map(String::as_str), Some("seed"));
 
     drop(d);
     wait_for("d failed everywhere", Duration::from_secs(30), || {
-        [&a, &b, &c].iter().all(|p| status_of(p, "d") == Some(MemberStatus::Failed))
+        [&a, &b, &c]
+            .iter()
+            .all(|p| status_of(p, "d") == Some(MemberStatus::Failed))
     });
     let mut failed_event = false;
     while let Some(e) = a.next_event(Some(Duration::ZERO)).unwrap() {
@@ -74,7 +81,9 @@ fn pools_join_detect_a_freed_pool_and_a_leave() {
 
     c.leave(Duration::from_secs(5)).unwrap();
     wait_for("c left everywhere", Duration::from_secs(10), || {
-        [&a, &b].iter().all(|p| status_of(p, "c") == Some(MemberStatus::Left))
+        [&a, &b]
+            .iter()
+            .all(|p| status_of(p, "c") == Some(MemberStatus::Left))
     });
     let mut leave_event = false;
     while let Some(e) = b.next_event(Some(Duration::ZERO)).unwrap() {
@@ -107,15 +116,25 @@ fn lan_and_wan_pools_share_one_port_by_label() {
     let seed = port_addr.to_string();
     assert_eq!(lan2.join(&[seed.as_str()]).unwrap(), 1);
     assert_eq!(wan2.join(&[seed.as_str()]).unwrap(), 1);
-    wait_for("each pool sees its own two", Duration::from_secs(10), || {
-        [&lan1, &lan2, &wan1, &wan2].iter().all(|p| alive(p) == 2)
-    });
+    wait_for(
+        "each pool sees its own two",
+        Duration::from_secs(10),
+        || [&lan1, &lan2, &wan1, &wan2].iter().all(|p| alive(p) == 2),
+    );
     for _ in 0..20 {
         for p in [&lan1, &lan2] {
-            assert!(p.members().unwrap().iter().all(|m| m.name.starts_with("lan")));
+            assert!(p
+                .members()
+                .unwrap()
+                .iter()
+                .all(|m| m.name.starts_with("lan")));
         }
         for p in [&wan1, &wan2] {
-            assert!(p.members().unwrap().iter().all(|m| m.name.starts_with("wan")));
+            assert!(p
+                .members()
+                .unwrap()
+                .iter()
+                .all(|m| m.name.starts_with("wan")));
         }
         std::thread::sleep(Duration::from_millis(25));
     }
@@ -141,7 +160,10 @@ fn bad_arguments_are_refused_with_a_reason() {
     let e = rt.pool(bad).err().expect("invalid config");
     assert!(e.message.contains("probe_timeout"), "{e}");
     // Nothing listens on this port: zero joined, within the TCP timeout.
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let started = Instant::now();
     assert_eq!(a.join(&[free.to_string()]).unwrap(), 0);
     assert!(started.elapsed() < Duration::from_secs(3));
