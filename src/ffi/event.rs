@@ -1,0 +1,144 @@
+//! `hearsay_event`: one event pulled from a pool with
+//! `hearsay_pool_next_event`.
+
+use std::ffi::{c_char, CString};
+
+use super::cast::{free_boxed, Castable, OwnershipBox};
+use super::members::hearsay_member;
+use crate::runtime::PoolEvent;
+
+/// What an event reports.
+/// cbindgen:prefix-with-name=false
+#[allow(non_camel_case_types)]
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum hearsay_event_type {
+    /// Not an event type: returned for a NULL event.
+    HEARSAY_EVENT_NONE = 0,
+    /// A member joined (or came back after failing or leaving).
+    HEARSAY_EVENT_MEMBER_JOIN = 1,
+    /// A member left gracefully.
+    HEARSAY_EVENT_MEMBER_LEAVE = 2,
+    /// A member was declared failed.
+    HEARSAY_EVENT_MEMBER_FAILED = 3,
+    /// A member's tags or address changed.
+    HEARSAY_EVENT_MEMBER_UPDATE = 4,
+    /// A failed or left member was forgotten (not produced by this version).
+    HEARSAY_EVENT_MEMBER_REAP = 5,
+    /// A user event (not produced by this version).
+    HEARSAY_EVENT_USER = 6,
+    /// A query (not produced by this version).
+    HEARSAY_EVENT_QUERY = 7,
+}
+
+impl super::panic::Fallback for hearsay_event_type {
+    fn fallback(_: super::error::hearsay_result) -> Self {
+        hearsay_event_type::HEARSAY_EVENT_NONE
+    }
+}
+
+/// One event. Owned by the caller of `hearsay_pool_next_event`, freed with
+/// `hearsay_event_free`; what it lends (member, name, payload) lives until
+/// then. Immutable, so any number of threads may read it at once; it must
+/// not be freed while another thread reads it.
+#[allow(non_camel_case_types)]
+pub struct hearsay_event {
+    kind: hearsay_event_type,
+    member: Option<hearsay_member>,
+    name: Option<CString>,
+    payload: Vec<u8>,
+}
+
+impl Castable for hearsay_event {
+    type Ownership = OwnershipBox;
+}
+
+impl hearsay_event {
+    pub(crate) fn of(event: &PoolEvent) -> hearsay_event {
+        let kind = match event {
+            PoolEvent::MemberJoin(_) => hearsay_event_type::HEARSAY_EVENT_MEMBER_JOIN,
+            PoolEvent::MemberLeave(_) => hearsay_event_type::HEARSAY_EVENT_MEMBER_LEAVE,
+            PoolEvent::MemberFailed(_) => hearsay_event_type::HEARSAY_EVENT_MEMBER_FAILED,
+            PoolEvent::MemberUpdate(_) => hearsay_event_type::HEARSAY_EVENT_MEMBER_UPDATE,
+        };
+        hearsay_event {
+            kind,
+            member: Some(hearsay_member::of(event.member())),
+            name: None,
+            payload: Vec::new(),
+        }
+    }
+}
+
+/// The event's type (`HEARSAY_EVENT_MEMBER_JOIN` = 1, `_MEMBER_LEAVE` = 2,
+/// `_MEMBER_FAILED` = 3, `_MEMBER_UPDATE` = 4, `_MEMBER_REAP` = 5,
+/// `_USER` = 6, `_QUERY` = 7); `HEARSAY_EVENT_NONE` (0) for a NULL `e`.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn hearsay_event_get_type(e: *const hearsay_event) -> hearsay_event_type {
+    ffi_boundary! {
+        try_ref!(e).kind
+    }
+}
+
+/// The member a member event (join, leave, failed, update, reap) is about,
+/// as it was when the event happened; NULL for other events or a NULL `e`.
+///
+/// Borrowed from the event: valid until `hearsay_event_free(e)`, never freed
+/// on its own. Read it with the `hearsay_member_*` calls. Thread-safe.
+#[no_mangle]
+pub extern "C" fn hearsay_event_member(e: *const hearsay_event) -> *const hearsay_member {
+    ffi_boundary! {
+        match &try_ref!(e).member {
+            Some(member) => member as *const hearsay_member,
+            None => std::ptr::null(),
+        }
+    }
+}
+
+/// The name of a user event or query; NULL for member events or a NULL `e`.
+///
+/// Borrowed from the event: valid until `hearsay_event_free(e)`; do not
+/// free it. Thread-safe.
+#[no_mangle]
+pub extern "C" fn hearsay_event_name(e: *const hearsay_event) -> *const c_char {
+    ffi_boundary! {
+        match &try_ref!(e).name {
+            Some(name) => name.as_ptr(),
+            None => std::ptr::null(),
+        }
+    }
+}
+
+/// The payload of a user event or query, with its length in `*len`.
+/// Member events have none: NULL, and `*len` is set to 0.
+///
+/// NULL `e` or `len` returns NULL and leaves `*len` untouched. The bytes are
+/// borrowed from the event: valid until `hearsay_event_free(e)`; do not free
+/// them. Thread-safe.
+#[no_mangle]
+pub extern "C" fn hearsay_event_payload(e: *const hearsay_event, len: *mut usize) -> *const u8 {
+    ffi_boundary! {
+        let e = try_ref!(e);
+        let len = try_out!(len);
+        if e.payload.is_empty() {
+            len.write(0);
+            std::ptr::null()
+        } else {
+            len.write(e.payload.len());
+            e.payload.as_ptr()
+        }
+    }
+}
+
+/// Frees an event and everything it lends (member, name, payload). NULL does
+/// nothing. The caller must not use `e` or anything borrowed from it
+/// afterwards.
+#[no_mangle]
+pub extern "C" fn hearsay_event_free(e: *mut hearsay_event) {
+    ffi_boundary! {
+        // SAFETY: the header requires `e` to be NULL or an event from
+        // hearsay_pool_next_event that is not used any more.
+        unsafe { free_boxed(e) }
+    }
+}
