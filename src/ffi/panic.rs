@@ -94,8 +94,8 @@ pub(crate) fn boundary<T: Fallback>(body: impl FnOnce() -> T) -> T {
             } else {
                 "unknown payload".to_owned()
             };
-            // Dropping the payload could itself panic; leak it instead.
-            std::mem::forget(payload);
+            // Dropping the payload could itself panic: contain that too.
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
             set_last_error(format!("panic: {message}"));
             T::fallback(hearsay_result::HEARSAY_ERR_PANIC)
         }
