@@ -40,7 +40,14 @@ fn committed_header_matches_cbindgen_output() {
     let out = std::env::temp_dir().join(format!("hearsay-header-{}.h", std::process::id()));
     let status = Command::new(&cbindgen)
         .current_dir(root())
-        .args(["--config", "cbindgen.toml", "--crate", "hearsay", "--quiet", "--output"])
+        .args([
+            "--config",
+            "cbindgen.toml",
+            "--crate",
+            "hearsay",
+            "--quiet",
+            "--output",
+        ])
         .arg(&out)
         .status()
         .expect("cbindgen runs");
@@ -52,7 +59,10 @@ fn committed_header_matches_cbindgen_output() {
             .lines()
             .zip(committed_header().lines())
             .position(|(a, b)| a != b)
-            .map_or_else(|| "the length".to_owned(), |line| format!("line {}", line + 1));
+            .map_or_else(
+                || "the length".to_owned(),
+                |line| format!("line {}", line + 1),
+            );
         panic!(
             "include/hearsay.h is stale (first difference at {first}); regenerate it with\n  \
              cbindgen --config cbindgen.toml --crate hearsay --output include/hearsay.h"
@@ -100,12 +110,19 @@ fn versions_match_cargo_toml_and_the_library() {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().unwrap())
         .collect();
-    assert_eq!(numbers.len(), 3, "HEARSAY_ABI_VERSION is ((major << 16) | minor): {abi}");
+    assert_eq!(
+        numbers.len(),
+        3,
+        "HEARSAY_ABI_VERSION is ((major << 16) | minor): {abi}"
+    );
     assert_eq!(numbers[1], 16);
     let (major, minor) = (numbers[0], numbers[2]);
     assert_eq!(major, hearsay::ffi::version::HEARSAY_ABI_VERSION_MAJOR);
     assert_eq!(minor, hearsay::ffi::version::HEARSAY_ABI_VERSION_MINOR);
-    assert_eq!(hearsay::ffi::version::hearsay_abi_version(), (major << 16) | minor);
+    assert_eq!(
+        hearsay::ffi::version::hearsay_abi_version(),
+        (major << 16) | minor
+    );
 
     let policy = std::fs::read_to_string(root().join("docs/ABI.md")).expect("docs/ABI.md");
     assert!(

@@ -94,7 +94,8 @@ fi
 # against the shared and then the static library.
 if wanted pkg-config; then
     prefix="$build/prefix"
-    if "$root/scripts/install.sh" "$prefix" >"$build/install.log" 2>&1; then
+    # The debug build: the one the tests above used, no release build needed.
+    if PROFILE=debug "$root/scripts/install.sh" "$prefix" >"$build/install.log" 2>&1; then
         export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
         # shellcheck disable=SC2046
         if "$cc" -Wall -Wextra -Werror "$here/example.c" -o "$build/example_shared" \
@@ -106,20 +107,11 @@ if wanted pkg-config; then
         fi
         # shellcheck disable=SC2046
         if "$cc" -Wall -Wextra -Werror "$here/example.c" -o "$build/example_static" \
-            $(pkg-config --cflags "$prefix/lib/pkgconfig/hearsay.pc") \
-            "$prefix/lib/libhearsay.a" $(pkg-config --libs-only-l --libs-only-other --static hearsay | sed 's/-lhearsay//') &&
+            $(pkg-config --cflags --libs --static hearsay-static) &&
             "$build/example_static" && ! ldd "$build/example_static" | grep -q libhearsay; then
-            pass "pkg-config example (static, explicit archive)"
+            pass "pkg-config example (static)"
         else
-            fail "pkg-config example (static, explicit archive)"
-        fi
-        # shellcheck disable=SC2046
-        if "$cc" -Wall -Wextra -Werror "$here/example.c" -o "$build/example_static2" \
-            $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs --static hearsay-static) &&
-            "$build/example_static2" && ! ldd "$build/example_static2" | grep -q libhearsay; then
-            pass "pkg-config example (static, hearsay-static.pc)"
-        else
-            fail "pkg-config example (static, hearsay-static.pc)"
+            fail "pkg-config example (static)"
         fi
     else
         cat "$build/install.log"
