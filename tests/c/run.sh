@@ -54,9 +54,8 @@ if wanted test_processes; then
         fail "build helper_node"
 fi
 
-# ASan's leak checker cannot see through the Rust runtime's threads that
-# are still parked at exit (the async-io reactor); Valgrind checks leaks.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}
+# LeakSanitizer included: every test frees what it created.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export HEARSAY_HELPER="$build/helper_node"
 
@@ -79,7 +78,8 @@ if wanted valgrind && [ "${NO_VALGRIND:-0}" != 1 ]; then
     if command -v valgrind >/dev/null; then
         "$cc" "${cflags[@]}" "$here/test_errors.c" -o "$build/test_errors_vg" "${link[@]}"
         t0=$(date +%s)
-        if timeout 300 valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+        if timeout 300 valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
+            --errors-for-leak-kinds=definite,indirect \
             --error-exitcode=1 --suppressions="$here/valgrind.supp" "$build/test_errors_vg"; then
             pass "test_errors (valgrind, $(($(date +%s) - t0)) s)"
         else
