@@ -11,6 +11,7 @@
 
 pub mod ffi;
 pub mod runtime;
+pub mod serf;
 pub mod sim;
 pub mod swim;
 pub mod wire;

@@ -23,7 +23,8 @@ pub use scenario::{
     run_standard, run_standard_with_progress, Percentiles, StandardOptions, StandardReport,
 };
 
-use crate::swim::{Config, Event, FixedHasher, StreamError, StreamToken, Swim, TransmitKind};
+use crate::serf::{QueryHandle, QueryParams, QueryTicket, Serf, SerfConfig, SerfEvent};
+use crate::swim::{Config, FixedHasher, StreamError, StreamToken, Swim, TransmitKind};
 
 type FixedMap<K, V> = HashMap<K, V, BuildHasherDefault<FixedHasher>>;
 
@@ -88,6 +89,8 @@ pub enum ObservationKind {
     Failed,
     /// Learned a member left.
     Left,
+    /// Removed a failed or left member.
+    Reaped,
 }
 
 /// One observation: at `at` (virtual, since the start), `observer` saw
@@ -131,6 +134,14 @@ pub struct Record {
     pub false_failures: Vec<Observation>,
     /// A hash of every event with its time, to compare runs.
     pub trace_hash: u64,
+    /// User events delivered: (time, node, event Lamport time, name).
+    pub user_events: Vec<(Duration, usize, u64, String)>,
+    /// Queries delivered to nodes: (time, node, query name).
+    pub queries: Vec<(Duration, usize, String)>,
+    /// Query responses received: (time, querying node, handle, responder).
+    pub responses: Vec<(Duration, usize, QueryHandle, String)>,
+    /// Queries finished: (time, querying node, handle).
+    pub queries_done: Vec<(Duration, usize, QueryHandle)>,
 }
 
 const NEVER: u32 = u32::MAX;
@@ -138,8 +149,9 @@ const NEVER: u32 = u32::MAX;
 struct SimNode {
     name: Arc<str>,
     addr: SocketAddr,
-    core: Swim,
+    core: Serf,
     up: bool,
+    auto_respond: bool,
     generation: u32,
     slow: Option<(Duration, Duration)>,
     scheduled: Option<Instant>,
@@ -275,8 +287,13 @@ impl Sim {
         self.nodes.is_empty()
     }
 
-    /// The core of node `i`.
+    /// The SWIM core of node `i`.
     pub fn core(&self, i: usize) -> &Swim {
+        self.nodes[i].core.swim()
+    }
+
+    /// The Serf core of node `i`.
+    pub fn serf(&self, i: usize) -> &Serf {
         &self.nodes[i].core
     }
 
@@ -312,16 +329,22 @@ impl Sim {
         SocketAddr::new(IpAddr::V4(ip), 7946)
     }
 
-    /// Adds and starts a node named `n<index>` with this config.
+    /// Adds and starts a node named `n<index>` with these SWIM settings and
+    /// Serf's defaults.
     pub fn add_node(&mut self, config: Config) -> usize {
+        self.add_node_with(SerfConfig::with_swim(config), Vec::new())
+    }
+
+    /// Adds and starts a node named `n<index>` with these settings and meta.
+    pub fn add_node_with(&mut self, config: SerfConfig, meta: Vec<u8>) -> usize {
         let i = self.nodes.len();
         let name: Arc<str> = format!("n{i}").into();
         let addr = self.fresh_addr();
-        let core = Swim::new(
+        let core = Serf::new(
             config,
             &name,
             addr,
-            Vec::new(),
+            meta,
             sub_seed(self.seed, i as u64),
             self.now,
         )
@@ -331,6 +354,7 @@ impl Sim {
             addr,
             core,
             up: true,
+            auto_respond: true,
             generation: 0,
             slow: None,
             scheduled: None,
@@ -353,8 +377,67 @@ impl Sim {
     pub fn join(&mut self, i: usize, seed: usize) {
         let addr = self.nodes[seed].addr;
         let now = self.now;
-        let _ = self.nodes[i].core.join(now, addr);
+        let _ = self.nodes[i].core.join(now, addr, false);
         self.after_input(i);
+    }
+
+    /// Node `i` sends a user event.
+    pub fn send_event(&mut self, i: usize, name: &str, payload: &[u8]) {
+        let now = self.now;
+        self.nodes[i]
+            .core
+            .send_event(now, name, payload, false)
+            .expect("invariant: simulator events fit");
+        self.after_input(i);
+    }
+
+    /// Node `i` starts a query.
+    pub fn query(
+        &mut self,
+        i: usize,
+        name: &str,
+        payload: &[u8],
+        params: QueryParams,
+    ) -> QueryHandle {
+        let now = self.now;
+        let handle = self.nodes[i]
+            .core
+            .query(now, name, payload, params)
+            .expect("invariant: simulator queries are valid");
+        self.after_input(i);
+        handle
+    }
+
+    /// Whether node `i` answers every query it receives with its name.
+    pub fn set_auto_respond(&mut self, i: usize, on: bool) {
+        self.nodes[i].auto_respond = on;
+    }
+
+    /// Node `i` forces `name` out of the pool.
+    pub fn force_leave(&mut self, i: usize, name: &str, prune: bool) {
+        let now = self.now;
+        self.nodes[i]
+            .core
+            .force_leave(now, name, prune)
+            .expect("invariant: the member exists");
+        self.after_input(i);
+    }
+
+    /// Node `i` receives a leave intent about node `subject` that `subject`
+    /// never sent (a stale or forged leave).
+    pub fn inject_stale_leave(&mut self, i: usize, subject: usize) {
+        use crate::wire::serf::{LeaveIntent, SerfMessage};
+        let message = SerfMessage::Leave(LeaveIntent {
+            ltime: self.nodes[i].core.clock(),
+            node: self.nodes[subject].name.to_string(),
+            prune: false,
+        });
+        let payload = crate::wire::encode_message(&crate::wire::Message::User(crate::wire::User {
+            payload: message.encode(),
+        }));
+        let packet = crate::wire::encode_packet(None, &[payload]);
+        let from = self.nodes[subject].addr;
+        self.deliver(i, from, &packet);
     }
 
     /// Node `i` changes its meta.
@@ -395,8 +478,8 @@ impl Sim {
         let node = &mut self.nodes[i];
         node.generation += 1;
         let seed_value = sub_seed(self.seed, ((node.generation as u64) << 32) | i as u64);
-        node.core = Swim::new(
-            config,
+        node.core = Serf::new(
+            SerfConfig::with_swim(config),
             &node.name,
             node.addr,
             Vec::new(),
@@ -533,8 +616,24 @@ impl Sim {
                 }
             }
         }
+        let mut tickets: Vec<QueryTicket> = Vec::new();
         while let Some(event) = self.nodes[i].core.poll_event() {
+            if let SerfEvent::Query { ticket, .. } = &event {
+                if self.nodes[i].auto_respond {
+                    tickets.push(ticket.clone());
+                }
+            }
             self.observe(i, event);
+        }
+        if !tickets.is_empty() {
+            let now = self.now;
+            let name = self.nodes[i].name.clone();
+            for ticket in tickets {
+                let _ = self.nodes[i].core.respond(now, &ticket, name.as_bytes());
+            }
+            // The responses were queued as transmits: send them.
+            self.after_input(i);
+            return;
         }
         let next = self.nodes[i].core.poll_timeout();
         if let Some(next) = next {
@@ -553,22 +652,36 @@ impl Sim {
         }
     }
 
-    fn observe(&mut self, observer: usize, event: Event) {
-        let (subject, kind) = match &event {
-            Event::MemberJoined(m) => (m.name.clone(), ObservationKind::Joined),
-            Event::MemberUpdated(m) => (m.name.clone(), ObservationKind::Updated),
-            Event::MemberFailed(m) => (m.name.clone(), ObservationKind::Failed),
-            Event::MemberLeft(m) => (m.name.clone(), ObservationKind::Left),
-            _ => return,
-        };
+    fn observe(&mut self, observer: usize, event: SerfEvent) {
         let at = self.elapsed();
-        let mut h = self.record.trace_hash ^ at.as_nanos() as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3) ^ observer as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3) ^ kind as u64;
-        for b in subject.as_bytes() {
-            h = (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.record.trace_hash = h;
+        let (subject, kind) = match event {
+            SerfEvent::MemberJoin(m) => (m.name, ObservationKind::Joined),
+            SerfEvent::MemberUpdate(m) => (m.name, ObservationKind::Updated),
+            SerfEvent::MemberFailed(m) => (m.name, ObservationKind::Failed),
+            SerfEvent::MemberLeave(m) => (m.name, ObservationKind::Left),
+            SerfEvent::MemberReap(m) => (m.name, ObservationKind::Reaped),
+            SerfEvent::User { ltime, name, .. } => {
+                self.hash_trace(at, observer, 10, name.as_bytes());
+                self.record.user_events.push((at, observer, ltime, name));
+                return;
+            }
+            SerfEvent::Query { name, .. } => {
+                self.record.queries.push((at, observer, name));
+                return;
+            }
+            SerfEvent::QueryResponse { handle, from, .. } => {
+                self.record.responses.push((at, observer, handle, from));
+                return;
+            }
+            SerfEvent::QueryDone { handle } => {
+                self.record.queries_done.push((at, observer, handle));
+                return;
+            }
+            SerfEvent::QueryAck { .. }
+            | SerfEvent::NameConflict { .. }
+            | SerfEvent::ProbeAcked { .. } => return,
+        };
+        self.hash_trace(at, observer, kind as u64, subject.as_bytes());
         let subject_index = self.by_name.get(&subject).copied();
         if kind == ObservationKind::Joined && self.record_first_alive {
             if let Some(s) = subject_index {
@@ -594,6 +707,16 @@ impl Sim {
             }
         }
         self.record.observations.push(observation);
+    }
+
+    fn hash_trace(&mut self, at: Duration, observer: usize, kind: u64, subject: &[u8]) {
+        let mut h = self.record.trace_hash ^ at.as_nanos() as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3) ^ observer as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3) ^ kind;
+        for b in subject {
+            h = (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.record.trace_hash = h;
     }
 
     /// Processes the next scheduled action; false when nothing is left.
@@ -801,6 +924,19 @@ impl Sim {
         self.nodes
             .iter()
             .filter(|n| n.up)
-            .all(|n| n.core.live_members() == up)
+            .all(|n| n.core.swim().live_members() == up)
+    }
+
+    /// Whether every running node's Serf layer lists exactly the running
+    /// nodes as alive (slower than [`converged`](Sim::converged)).
+    pub fn serf_converged(&self) -> bool {
+        let up = self.nodes.iter().filter(|n| n.up).count();
+        self.nodes.iter().filter(|n| n.up).all(|n| {
+            n.core
+                .members()
+                .filter(|m| m.status == crate::serf::Status::Alive)
+                .count()
+                == up
+        })
     }
 }

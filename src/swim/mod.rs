@@ -266,6 +266,8 @@ pub struct Stats {
     pub unmatched_acks: u64,
     /// Times this node refuted a suspicion or death about itself.
     pub refutations: u64,
+    /// Broadcasts received again moments after a first copy, not decoded.
+    pub duplicates_skipped: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -353,7 +355,41 @@ pub struct Swim {
     next_stream: u64,
     leave: LeaveState,
     user_state: Vec<u8>,
+    user_state_on_demand: bool,
+    due_push_pull: Option<SocketAddr>,
+    ack_payload: Vec<u8>,
+    recent: RecentDigests,
     stats: Stats,
+}
+
+/// Digests of broadcasts received lately, in two generations so that
+/// memory stays bounded.
+struct RecentDigests {
+    salt: u64,
+    current: std::collections::HashSet<u64, BuildHasherDefault<FixedHasher>>,
+    previous: std::collections::HashSet<u64, BuildHasherDefault<FixedHasher>>,
+}
+
+/// Digests kept per generation.
+const RECENT_DIGESTS: usize = 2048;
+
+impl RecentDigests {
+    fn digest(&self, bytes: &[u8]) -> u64 {
+        let mut h = FixedHasher(self.salt | 1);
+        h.write(bytes);
+        h.finish()
+    }
+
+    fn contains(&self, digest: u64) -> bool {
+        self.current.contains(&digest) || self.previous.contains(&digest)
+    }
+
+    fn insert(&mut self, digest: u64) {
+        if self.current.len() >= RECENT_DIGESTS {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(digest);
+    }
 }
 
 fn versions() -> [u8; 3] {
@@ -419,6 +455,14 @@ impl Swim {
             next_stream: 0,
             leave: LeaveState::Active,
             user_state: Vec::new(),
+            user_state_on_demand: false,
+            due_push_pull: None,
+            ack_payload: Vec::new(),
+            recent: RecentDigests {
+                salt: seed.rotate_left(17),
+                current: Default::default(),
+                previous: Default::default(),
+            },
             stats: Stats::default(),
         };
         swim.members.push(Member {
@@ -599,6 +643,30 @@ impl Swim {
         self.user_state = state;
     }
 
+    /// With `on`, a periodic push-pull is not started by the timer but left
+    /// for [`take_due_push_pull`](Swim::take_due_push_pull), so that the
+    /// layer above can refresh its state first and then call
+    /// [`push_pull`](Swim::push_pull).
+    pub fn set_user_state_on_demand(&mut self, on: bool) {
+        self.user_state_on_demand = on;
+    }
+
+    /// The peer of a periodic push-pull that is due, if any.
+    pub fn take_due_push_pull(&mut self) -> Option<SocketAddr> {
+        self.due_push_pull.take()
+    }
+
+    /// Starts a (non-join) push-pull with `addr`.
+    pub fn push_pull(&mut self, now: Instant, addr: SocketAddr) -> StreamToken {
+        self.start_push_pull(now, addr, false)
+    }
+
+    /// Sets the payload attached to every ack this node sends (for example
+    /// its network coordinate).
+    pub fn set_ack_payload(&mut self, payload: Vec<u8>) {
+        self.ack_payload = payload;
+    }
+
     /// Forgets a dead or left member at once (Serf's prune).
     pub fn forget(&mut self, name: &str) -> bool {
         let Some(&i) = self.index.get(name) else {
@@ -668,7 +736,7 @@ impl Swim {
                 }
                 let ack = Message::Ack(Ack {
                     seq: ping.seq,
-                    payload: Vec::new(),
+                    payload: self.ack_payload.clone(),
                 });
                 Ok(Some(self.stream_frame(&ack)))
             }
@@ -784,10 +852,32 @@ impl Swim {
             self.stats.dropped_decrypt += 1;
             return Err(SwimError::Decode(DecodeError::BadFlags(header.flags)));
         }
-        match wire::decode_body(&header, &bytes[header.body_offset..]) {
-            Ok(m) => Ok(m),
-            Err(e) => Err(self.count_decode_error(e)),
+        let parts = match wire::split_body(&header, &bytes[header.body_offset..]) {
+            Ok(parts) => parts,
+            Err(e) => return Err(self.count_decode_error(e)),
+        };
+        let mut messages = Vec::with_capacity(parts.len());
+        for part in parts {
+            // Gossip delivers each broadcast many times; a copy of bytes
+            // seen moments ago would change nothing, so it is not decoded.
+            let digest = wire::is_broadcast(part).then(|| self.recent.digest(part));
+            if let Some(d) = digest {
+                if self.recent.contains(d) {
+                    self.stats.duplicates_skipped += 1;
+                    continue;
+                }
+            }
+            match wire::decode_message(part) {
+                Ok(m) => {
+                    if let Some(d) = digest {
+                        self.recent.insert(d);
+                    }
+                    messages.push(m);
+                }
+                Err(e) => return Err(self.count_decode_error(e)),
+            }
         }
+        Ok(messages)
     }
 
     fn decode_stream(&mut self, frame: &[u8]) -> Result<Message, SwimError> {
@@ -865,7 +955,7 @@ impl Swim {
         }
         let ack = wire::encode_message(&Message::Ack(Ack {
             seq: ping.seq,
-            payload: Vec::new(),
+            payload: self.ack_payload.clone(),
         }));
         self.send_packet(ping.source_addr.0, vec![ack], true);
     }
@@ -938,30 +1028,15 @@ impl Swim {
             return;
         };
         let i = i as usize;
-        if i == 0 {
-            // About ourselves: refute anything that would change how others
-            // see us, unless it is exactly what we say.
-            let local = &self.members[0];
-            if a.incarnation < local.incarnation
-                || (a.incarnation == local.incarnation
-                    && *a.meta == *local.meta
-                    && a.addr.0 == local.addr)
-            {
-                return;
-            }
-            if self.leave == LeaveState::Active {
-                self.refute(now, a.incarnation);
-            }
-            return;
-        }
         let member = &self.members[i];
         let mut updates_addr = false;
         if member.addr != a.addr.0 {
-            let reclaimable = member.state == MemberState::Left
-                || (member.state == MemberState::Dead
-                    && !self.config.dead_node_reclaim_time.is_zero()
-                    && now.saturating_duration_since(member.state_change)
-                        > self.config.dead_node_reclaim_time);
+            let reclaimable = i != 0
+                && (member.state == MemberState::Left
+                    || (member.state == MemberState::Dead
+                        && !self.config.dead_node_reclaim_time.is_zero()
+                        && now.saturating_duration_since(member.state_change)
+                            > self.config.dead_node_reclaim_time));
             if !reclaimable {
                 let existing = MemberSnapshot::from(member);
                 self.events.push_back(Event::NameConflict {
@@ -972,6 +1047,21 @@ impl Swim {
             }
             updates_addr = true;
         }
+        if i == 0 {
+            // About ourselves: refute anything that would change how others
+            // see us, unless it is exactly what we say.
+            let local = &self.members[0];
+            if a.incarnation < local.incarnation
+                || (a.incarnation == local.incarnation && *a.meta == *local.meta)
+            {
+                return;
+            }
+            if self.leave == LeaveState::Active {
+                self.refute(now, a.incarnation);
+            }
+            return;
+        }
+        let member = &self.members[i];
         if a.incarnation <= member.incarnation && !updates_addr {
             return;
         }
@@ -1282,7 +1372,11 @@ impl Swim {
                         .first()
                     {
                         let addr = self.members[*i].addr;
-                        self.start_push_pull(now, addr, false);
+                        if self.user_state_on_demand {
+                            self.due_push_pull = Some(addr);
+                        } else {
+                            self.start_push_pull(now, addr, false);
+                        }
                     }
                 }
             }

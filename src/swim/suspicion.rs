@@ -104,8 +104,8 @@ mod tests {
         assert_eq!(timeout_after(0, 2, min, max), max);
         let one = timeout_after(1, 2, min, max);
         assert!(one < max && one > min, "{one:?}");
-        // ln 2 / ln 3 = 0.6309 → 48 − 0.6309 × 40 = 22.76 s
-        assert_eq!(one, Duration::from_millis(22_761));
+        // ln 2 / ln 3 = 0.63093 → 48 − 0.63093 × 40 = 22.7628 s, floored to ms
+        assert_eq!(one, Duration::from_millis(22_762));
         assert_eq!(timeout_after(2, 2, min, max), min);
         assert_eq!(timeout_after(5, 2, min, max), min);
         assert_eq!(timeout_after(0, 0, min, max), min);

@@ -227,30 +227,61 @@ fn short_cbor_error<T: fmt::Debug>(e: &ciborium::de::Error<T>) -> String {
     }
 }
 
-/// Decodes the body of a packet whose header is already parsed (and which
-/// is not encrypted).
-pub fn decode_body(header: &PacketHeader, body: &[u8]) -> Result<Vec<Message>, DecodeError> {
+/// Splits the body of a packet whose header is already parsed (and which is
+/// not encrypted) into its encoded messages, without decoding them.
+pub fn split_body<'a>(header: &PacketHeader, body: &'a [u8]) -> Result<Vec<&'a [u8]>, DecodeError> {
     if header.flags & FLAG_COMPOUND == 0 {
-        return Ok(vec![decode_one(body)?]);
+        if body.is_empty() {
+            return Err(DecodeError::Truncated);
+        }
+        return Ok(vec![body]);
     }
     let (&count, mut rest) = body.split_first().ok_or(DecodeError::Truncated)?;
     if count == 0 {
         return Err(DecodeError::Malformed("empty compound".to_owned()));
     }
-    let mut messages = Vec::with_capacity(count as usize);
+    let mut parts = Vec::with_capacity(count as usize);
     for _ in 0..count {
         if rest.len() < 2 {
             return Err(DecodeError::Truncated);
         }
         let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
         let part = rest.get(2..2 + len).ok_or(DecodeError::Truncated)?;
-        messages.push(decode_one(part)?);
+        parts.push(part);
         rest = &rest[2 + len..];
     }
     if !rest.is_empty() {
         return Err(DecodeError::TrailingBytes);
     }
-    Ok(messages)
+    Ok(parts)
+}
+
+/// Decodes one encoded message and checks its bounds.
+pub fn decode_message(bytes: &[u8]) -> Result<Message, DecodeError> {
+    decode_one(bytes)
+}
+
+/// Whether encoded message bytes are a broadcast (suspect, alive, dead or a
+/// user message): messages whose second copy changes nothing, so that a
+/// receiver may skip decoding bytes it has just seen.
+pub fn is_broadcast(bytes: &[u8]) -> bool {
+    // A one-entry CBOR map whose key is the variant name (docs/PROTOCOL.md).
+    matches!(
+        bytes,
+        [0xA1, 0x61, b's', ..]
+            | [0xA1, 0x62, b'a', b'l', ..]
+            | [0xA1, 0x61, b'd', ..]
+            | [0xA1, 0x61, b'u', ..]
+    )
+}
+
+/// Decodes the body of a packet whose header is already parsed (and which
+/// is not encrypted).
+pub fn decode_body(header: &PacketHeader, body: &[u8]) -> Result<Vec<Message>, DecodeError> {
+    split_body(header, body)?
+        .into_iter()
+        .map(decode_one)
+        .collect()
 }
 
 /// Decodes a whole unencrypted packet.

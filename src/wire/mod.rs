@@ -7,10 +7,11 @@
 
 mod codec;
 mod messages;
+pub mod serf;
 
 pub use codec::{
-    decode_body, decode_packet, decode_stream_frame, encode_message, encode_packet,
-    encode_stream_frame, header_len, DecodeError, Packet, PacketHeader,
+    decode_body, decode_message, decode_packet, decode_stream_frame, encode_message, encode_packet,
+    encode_stream_frame, header_len, is_broadcast, split_body, DecodeError, Packet, PacketHeader,
     COMPOUND_PER_MESSAGE_OVERHEAD, FLAG_COMPOUND, FLAG_ENCRYPTED, FLAG_LABEL, MAGIC,
     MAX_COMPOUND_MESSAGES, MAX_LABEL_LEN, PACKET_HEADER_MIN_LEN,
 };
