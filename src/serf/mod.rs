@@ -290,6 +290,7 @@ pub struct Serf {
     leaving: bool,
     join_ignore_old: Option<StreamToken>,
     ignore_old_pending: bool,
+    announce_join: BTreeSet<StreamToken>,
     stats: SerfStats,
 }
 
@@ -342,6 +343,7 @@ impl Serf {
             leaving: false,
             join_ignore_old: None,
             ignore_old_pending: false,
+            announce_join: BTreeSet::new(),
             stats: SerfStats::default(),
             swim,
             config,
@@ -358,13 +360,6 @@ impl Serf {
                 status_ltime: ltime,
                 status_change: now,
             },
-        );
-        serf.broadcast(
-            Some(intent_subject(&name)),
-            SerfMessage::Join(JoinIntent {
-                ltime,
-                node: name.to_string(),
-            }),
         );
         // Swim reports the local node's own join: nothing to do for it.
         serf.drain_swim(now);
@@ -448,12 +443,18 @@ impl Serf {
     /// Joins through `addr`; with `ignore_old_events`, events sent before
     /// the join are not delivered.
     pub fn join(&mut self, now: Instant, addr: SocketAddr, ignore_old_events: bool) -> StreamToken {
-        self.refresh_user_state();
-        let token = self.swim.join(now, addr);
+        let token = self.join_quietly(now, addr);
+        self.announce_join.insert(token);
         if ignore_old_events {
             self.join_ignore_old = Some(token);
         }
         token
+    }
+
+    /// A join that announces nothing (reconnecting to a failed member).
+    fn join_quietly(&mut self, now: Instant, addr: SocketAddr) -> StreamToken {
+        self.refresh_user_state();
+        self.swim.join(now, addr)
     }
 
     /// Sends a user event to every member (this one included).
@@ -740,6 +741,19 @@ impl Serf {
         let r = self.swim.handle_stream_reply(now, token, reply);
         self.drain_swim(now);
         self.ignore_old_pending = false;
+        if self.announce_join.remove(&token) && r.is_ok() && !self.leaving {
+            // Announce the join with a time past everything the exchange
+            // showed us, so that no older leave intent can win over it.
+            let ltime = self.clock.increment();
+            let name = self.name().to_owned();
+            if let Some(m) = self.members.get_mut(name.as_str()) {
+                m.status_ltime = ltime;
+            }
+            self.broadcast(
+                Some(intent_subject(&name)),
+                SerfMessage::Join(JoinIntent { ltime, node: name }),
+            );
+        }
         r
     }
 
@@ -1384,7 +1398,7 @@ impl Serf {
         }
         let addr = failed[self.rng.random_range(0..failed.len())];
         self.stats.reconnects += 1;
-        self.join(now, addr, false);
+        self.join_quietly(now, addr);
     }
 }
 
