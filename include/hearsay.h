@@ -138,17 +138,22 @@ enum hearsay_event_type
    */
   HEARSAY_EVENT_MEMBER_UPDATE = 4,
   /**
-   * A failed or left member was forgotten (not produced by this version).
+   * A failed or left member was forgotten.
    */
   HEARSAY_EVENT_MEMBER_REAP = 5,
   /**
-   * A user event (not produced by this version).
+   * A user event: name and payload.
    */
   HEARSAY_EVENT_USER = 6,
   /**
-   * A query (not produced by this version).
+   * A query: name and payload; answer it with `hearsay_pool_respond`.
    */
   HEARSAY_EVENT_QUERY = 7,
+  /**
+   * Another node claims a member's name from another address; the name
+   * is the contested name.
+   */
+  HEARSAY_EVENT_NAME_CONFLICT = 8,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -725,6 +730,12 @@ void hearsay_event_free(struct hearsay_event *e);
 hearsay_event_type hearsay_event_get_type(const struct hearsay_event *e);
 
 /**
+ * The Lamport time of a user event or query (0 for other events or a
+ * NULL `e`). Thread-safe.
+ */
+uint64_t hearsay_event_ltime(const struct hearsay_event *e);
+
+/**
  * The member a member event (join, leave, failed, update, reap) is about,
  * as it was when the event happened; NULL for other events or a NULL `e`.
  *
@@ -862,6 +873,16 @@ int hearsay_pool_event_fd(const struct hearsay_pool *p);
 uint64_t hearsay_pool_events_dropped(const struct hearsay_pool *p);
 
 /**
+ * Forces the failed member `name` out of the pool: every member then
+ * reports it left (`HEARSAY_EVENT_MEMBER_LEAVE`, status `LEFT`). With
+ * `prune`, it is also forgotten at once (`HEARSAY_EVENT_MEMBER_REAP`).
+ *
+ * `HEARSAY_ERR_INVALID_ARGUMENT` for an unknown member or the local node.
+ * NULL `p` or `name` gives `HEARSAY_ERR_NULL_PARAMETER`. Thread-safe.
+ */
+hearsay_result hearsay_pool_force_leave(struct hearsay_pool *p, const char *name, bool prune);
+
+/**
  * Stops the pool at once, without leaving (the others will detect it as
  * failed; call `hearsay_pool_leave` first to leave gracefully), closes its
  * sockets and event descriptor, and frees it. NULL does nothing.
@@ -978,15 +999,35 @@ const char *hearsay_pool_node_name(const struct hearsay_pool *p);
 hearsay_result hearsay_pool_remove_tag(struct hearsay_pool *p, const char *key);
 
 /**
- * Broadcasts a user event `name` with `payload` (`len` bytes) to the pool;
- * with `coalesce`, only the latest of events of one name is delivered to
- * members that see several at once.
+ * Answers a query event `e` (of type `HEARSAY_EVENT_QUERY`, pulled from
+ * this pool) with `payload` (`len` bytes, at most `max_query_response_size`,
+ * 1,024 by default). The response goes straight to the querying node (and
+ * through as many relays as it asked for).
  *
- * Not supported by this version: after checking its arguments it returns
- * `HEARSAY_ERR_UNSUPPORTED` (user events arrive with the Serf layer, in a
- * later minor version). NULL `p` or `name`, or NULL `payload` with `len` >
- * 0, gives `HEARSAY_ERR_NULL_PARAMETER`; invalid UTF-8 in `name`
- * `HEARSAY_ERR_INVALID_ARGUMENT`. Thread-safe.
+ * `HEARSAY_ERR_INVALID_ARGUMENT` when `e` is not a query or the payload is
+ * too large; `HEARSAY_ERR_TIMEOUT` when the query's deadline has passed.
+ * NULL `p` or `e`, or NULL `payload` with `len` > 0, gives
+ * `HEARSAY_ERR_NULL_PARAMETER`. The event stays owned by the caller.
+ * Thread-safe.
+ */
+hearsay_result hearsay_pool_respond(struct hearsay_pool *p,
+                                    const struct hearsay_event *e,
+                                    const uint8_t *payload,
+                                    size_t len);
+
+/**
+ * Broadcasts a user event `name` with `payload` (`len` bytes) to every
+ * member, this one included; each member delivers it exactly once, as
+ * `HEARSAY_EVENT_USER`. With `coalesce`, members configured to coalesce may
+ * deliver only the latest event of this name within their coalescing
+ * period.
+ *
+ * The encoded event must fit `max_user_event_size` (512 bytes by default):
+ * beyond it, `HEARSAY_ERR_INVALID_ARGUMENT` with the sizes in the message.
+ * NULL `p` or `name`, or NULL `payload` with `len` > 0, gives
+ * `HEARSAY_ERR_NULL_PARAMETER`; invalid UTF-8 in `name` or an empty name
+ * `HEARSAY_ERR_INVALID_ARGUMENT`; a pool that left `HEARSAY_ERR_CLOSED`.
+ * Thread-safe.
  */
 hearsay_result hearsay_pool_send_event(struct hearsay_pool *p,
                                        const char *name,

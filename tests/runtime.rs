@@ -9,9 +9,9 @@ use hearsay::swim::Profile;
 fn config(name: &str) -> PoolConfig {
     let mut c = PoolConfig::new(Profile::Local);
     c.node_name = name.to_owned();
-    c.swim.probe_interval = Duration::from_millis(200);
-    c.swim.probe_timeout = Duration::from_millis(100);
-    c.swim.gossip_interval = Duration::from_millis(50);
+    c.serf.swim.probe_interval = Duration::from_millis(200);
+    c.serf.swim.probe_timeout = Duration::from_millis(100);
+    c.serf.swim.gossip_interval = Duration::from_millis(50);
     c
 }
 
@@ -96,20 +96,20 @@ fn pools_join_detect_a_freed_pool_and_a_leave() {
 fn lan_and_wan_pools_share_one_port_by_label() {
     let rt = Runtime::new().unwrap();
     let mut lan = config("lan-1");
-    lan.swim.label = Some("lan".into());
+    lan.serf.swim.label = Some("lan".into());
     let lan1 = rt.pool(lan).unwrap();
     let port_addr = lan1.local_addr();
     let mut wan = config("wan-1");
-    wan.swim.label = Some("wan".into());
+    wan.serf.swim.label = Some("wan".into());
     wan.bind_addr = port_addr;
     let wan1 = rt.pool(wan).unwrap();
     assert_eq!(wan1.local_addr(), port_addr, "both pools on one port");
 
     let mut lan = config("lan-2");
-    lan.swim.label = Some("lan".into());
+    lan.serf.swim.label = Some("lan".into());
     let lan2 = rt.pool(lan).unwrap();
     let mut wan = config("wan-2");
-    wan.swim.label = Some("wan".into());
+    wan.serf.swim.label = Some("wan".into());
     wan.bind_addr = lan2.local_addr();
     let wan2 = rt.pool(wan).unwrap();
 
@@ -140,7 +140,7 @@ fn lan_and_wan_pools_share_one_port_by_label() {
     }
     // One label per address: a second pool with the same label is refused.
     let mut same_label = config("lan-3");
-    same_label.swim.label = Some("lan".into());
+    same_label.serf.swim.label = Some("lan".into());
     same_label.bind_addr = port_addr;
     assert!(rt.pool(same_label).is_err(), "one label per address");
 }
@@ -156,7 +156,7 @@ fn bad_arguments_are_refused_with_a_reason() {
     let e = rt.pool(taken).err().expect("port in use");
     assert!(e.message.contains("already"), "{e}");
     let mut bad = config("c");
-    bad.swim.probe_timeout = Duration::from_secs(5);
+    bad.serf.swim.probe_timeout = Duration::from_secs(5);
     let e = rt.pool(bad).err().expect("invalid config");
     assert!(e.message.contains("probe_timeout"), "{e}");
     // Nothing listens on this port: zero joined, within the TCP timeout.

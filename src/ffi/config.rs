@@ -271,7 +271,7 @@ pub extern "C" fn hearsay_config_set_label(
                 format!("invalid label: must be 1 to {} bytes", crate::wire::MAX_LABEL_LEN),
             );
         }
-        c.config.swim.label = if label.is_empty() { None } else { Some(label.to_owned()) };
+        c.config.serf.swim.label = if label.is_empty() { None } else { Some(label.to_owned()) };
         hearsay_result::HEARSAY_OK
     }
 }
@@ -319,7 +319,7 @@ pub extern "C" fn hearsay_config_set_probe_interval_ms(
     ms: u32,
 ) -> hearsay_result {
     ffi_boundary! {
-        try_mut!(c).config.swim.probe_interval = millis(ms);
+        try_mut!(c).config.serf.swim.probe_interval = millis(ms);
         hearsay_result::HEARSAY_OK
     }
 }
@@ -338,7 +338,7 @@ pub extern "C" fn hearsay_config_set_probe_timeout_ms(
     ms: u32,
 ) -> hearsay_result {
     ffi_boundary! {
-        try_mut!(c).config.swim.probe_timeout = millis(ms);
+        try_mut!(c).config.serf.swim.probe_timeout = millis(ms);
         hearsay_result::HEARSAY_OK
     }
 }
@@ -355,7 +355,7 @@ pub extern "C" fn hearsay_config_set_gossip_interval_ms(
     ms: u32,
 ) -> hearsay_result {
     ffi_boundary! {
-        try_mut!(c).config.swim.gossip_interval = millis(ms);
+        try_mut!(c).config.serf.swim.gossip_interval = millis(ms);
         hearsay_result::HEARSAY_OK
     }
 }
@@ -372,7 +372,7 @@ pub extern "C" fn hearsay_config_set_gossip_nodes(
     n: u32,
 ) -> hearsay_result {
     ffi_boundary! {
-        try_mut!(c).config.swim.gossip_nodes = to_usize(n);
+        try_mut!(c).config.serf.swim.gossip_nodes = to_usize(n);
         hearsay_result::HEARSAY_OK
     }
 }
@@ -390,7 +390,7 @@ pub extern "C" fn hearsay_config_set_suspicion_mult(
     n: u32,
 ) -> hearsay_result {
     ffi_boundary! {
-        try_mut!(c).config.swim.suspicion_mult = n;
+        try_mut!(c).config.serf.swim.suspicion_mult = n;
         hearsay_result::HEARSAY_OK
     }
 }
@@ -408,7 +408,7 @@ pub extern "C" fn hearsay_config_set_suspicion_max_timeout_mult(
     n: u32,
 ) -> hearsay_result {
     ffi_boundary! {
-        try_mut!(c).config.swim.suspicion_max_timeout_mult = n;
+        try_mut!(c).config.serf.swim.suspicion_max_timeout_mult = n;
         hearsay_result::HEARSAY_OK
     }
 }
@@ -426,7 +426,7 @@ pub extern "C" fn hearsay_config_set_retransmit_mult(
     n: u32,
 ) -> hearsay_result {
     ffi_boundary! {
-        try_mut!(c).config.swim.retransmit_mult = n;
+        try_mut!(c).config.serf.swim.retransmit_mult = n;
         hearsay_result::HEARSAY_OK
     }
 }
@@ -444,7 +444,7 @@ pub extern "C" fn hearsay_config_set_indirect_checks(
     n: u32,
 ) -> hearsay_result {
     ffi_boundary! {
-        try_mut!(c).config.swim.indirect_checks = to_usize(n);
+        try_mut!(c).config.serf.swim.indirect_checks = to_usize(n);
         hearsay_result::HEARSAY_OK
     }
 }
@@ -462,7 +462,7 @@ pub extern "C" fn hearsay_config_set_push_pull_interval_ms(
     ms: u32,
 ) -> hearsay_result {
     ffi_boundary! {
-        try_mut!(c).config.swim.push_pull_interval = millis(ms);
+        try_mut!(c).config.serf.swim.push_pull_interval = millis(ms);
         hearsay_result::HEARSAY_OK
     }
 }
@@ -480,7 +480,7 @@ pub extern "C" fn hearsay_config_set_tcp_timeout_ms(
     ms: u32,
 ) -> hearsay_result {
     ffi_boundary! {
-        try_mut!(c).config.swim.tcp_timeout = millis(ms);
+        try_mut!(c).config.serf.swim.tcp_timeout = millis(ms);
         hearsay_result::HEARSAY_OK
     }
 }
@@ -498,7 +498,7 @@ pub extern "C" fn hearsay_config_set_gossip_to_the_dead_ms(
     ms: u32,
 ) -> hearsay_result {
     ffi_boundary! {
-        try_mut!(c).config.swim.gossip_to_the_dead_time = millis(ms);
+        try_mut!(c).config.serf.swim.gossip_to_the_dead_time = millis(ms);
         hearsay_result::HEARSAY_OK
     }
 }
@@ -516,7 +516,7 @@ pub extern "C" fn hearsay_config_set_dead_node_reclaim_ms(
     ms: u32,
 ) -> hearsay_result {
     ffi_boundary! {
-        try_mut!(c).config.swim.dead_node_reclaim_time = millis(ms);
+        try_mut!(c).config.serf.swim.dead_node_reclaim_time = millis(ms);
         hearsay_result::HEARSAY_OK
     }
 }
@@ -534,7 +534,7 @@ pub extern "C" fn hearsay_config_set_awareness_max_multiplier(
     n: u32,
 ) -> hearsay_result {
     ffi_boundary! {
-        try_mut!(c).config.swim.awareness_max_multiplier = n;
+        try_mut!(c).config.serf.swim.awareness_max_multiplier = n;
         hearsay_result::HEARSAY_OK
     }
 }
@@ -551,7 +551,7 @@ pub extern "C" fn hearsay_config_set_max_packet_size(
     bytes: u32,
 ) -> hearsay_result {
     ffi_boundary! {
-        try_mut!(c).config.swim.max_packet_size = to_usize(bytes);
+        try_mut!(c).config.serf.swim.max_packet_size = to_usize(bytes);
         hearsay_result::HEARSAY_OK
     }
 }
@@ -569,7 +569,7 @@ pub extern "C" fn hearsay_config_set_max_meta_size(
     bytes: u32,
 ) -> hearsay_result {
     ffi_boundary! {
-        try_mut!(c).config.swim.max_meta_size = to_usize(bytes);
+        try_mut!(c).config.serf.swim.max_meta_size = to_usize(bytes);
         hearsay_result::HEARSAY_OK
     }
 }
@@ -586,7 +586,7 @@ pub extern "C" fn hearsay_config_set_max_stream_size(
     bytes: u32,
 ) -> hearsay_result {
     ffi_boundary! {
-        try_mut!(c).config.swim.max_stream_size = to_usize(bytes);
+        try_mut!(c).config.serf.swim.max_stream_size = to_usize(bytes);
         hearsay_result::HEARSAY_OK
     }
 }
@@ -603,7 +603,7 @@ pub extern "C" fn hearsay_config_set_max_push_pull_members(
     n: u32,
 ) -> hearsay_result {
     ffi_boundary! {
-        try_mut!(c).config.swim.max_push_pull_members = to_usize(n);
+        try_mut!(c).config.serf.swim.max_push_pull_members = to_usize(n);
         hearsay_result::HEARSAY_OK
     }
 }
@@ -618,7 +618,7 @@ pub extern "C" fn hearsay_config_set_local_health(
     on: bool,
 ) -> hearsay_result {
     ffi_boundary! {
-        try_mut!(c).config.swim.local_health = on;
+        try_mut!(c).config.serf.swim.local_health = on;
         hearsay_result::HEARSAY_OK
     }
 }
@@ -634,7 +634,7 @@ pub extern "C" fn hearsay_config_set_suspicion_confirmations(
     on: bool,
 ) -> hearsay_result {
     ffi_boundary! {
-        try_mut!(c).config.swim.suspicion_confirmations = on;
+        try_mut!(c).config.serf.swim.suspicion_confirmations = on;
         hearsay_result::HEARSAY_OK
     }
 }
@@ -646,7 +646,7 @@ pub extern "C" fn hearsay_config_set_suspicion_confirmations(
 #[no_mangle]
 pub extern "C" fn hearsay_config_set_nacks(c: *mut hearsay_config, on: bool) -> hearsay_result {
     ffi_boundary! {
-        try_mut!(c).config.swim.nacks = on;
+        try_mut!(c).config.serf.swim.nacks = on;
         hearsay_result::HEARSAY_OK
     }
 }
@@ -661,7 +661,7 @@ pub extern "C" fn hearsay_config_set_tcp_fallback_probe(
     on: bool,
 ) -> hearsay_result {
     ffi_boundary! {
-        try_mut!(c).config.swim.tcp_fallback_probe = on;
+        try_mut!(c).config.serf.swim.tcp_fallback_probe = on;
         hearsay_result::HEARSAY_OK
     }
 }

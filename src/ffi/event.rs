@@ -23,12 +23,15 @@ pub enum hearsay_event_type {
     HEARSAY_EVENT_MEMBER_FAILED = 3,
     /// A member's tags or address changed.
     HEARSAY_EVENT_MEMBER_UPDATE = 4,
-    /// A failed or left member was forgotten (not produced by this version).
+    /// A failed or left member was forgotten.
     HEARSAY_EVENT_MEMBER_REAP = 5,
-    /// A user event (not produced by this version).
+    /// A user event: name and payload.
     HEARSAY_EVENT_USER = 6,
-    /// A query (not produced by this version).
+    /// A query: name and payload; answer it with `hearsay_pool_respond`.
     HEARSAY_EVENT_QUERY = 7,
+    /// Another node claims a member's name from another address; the name
+    /// is the contested name.
+    HEARSAY_EVENT_NAME_CONFLICT = 8,
 }
 
 impl super::panic::Fallback for hearsay_event_type {
@@ -47,6 +50,8 @@ pub struct hearsay_event {
     member: Option<hearsay_member>,
     name: Option<CString>,
     payload: Vec<u8>,
+    pub(crate) query: Option<crate::runtime::IncomingQuery>,
+    pub(crate) ltime: u64,
 }
 
 impl Castable for hearsay_event {
@@ -55,17 +60,51 @@ impl Castable for hearsay_event {
 
 impl hearsay_event {
     pub(crate) fn of(event: &PoolEvent) -> hearsay_event {
-        let kind = match event {
-            PoolEvent::MemberJoin(_) => hearsay_event_type::HEARSAY_EVENT_MEMBER_JOIN,
-            PoolEvent::MemberLeave(_) => hearsay_event_type::HEARSAY_EVENT_MEMBER_LEAVE,
-            PoolEvent::MemberFailed(_) => hearsay_event_type::HEARSAY_EVENT_MEMBER_FAILED,
-            PoolEvent::MemberUpdate(_) => hearsay_event_type::HEARSAY_EVENT_MEMBER_UPDATE,
+        use hearsay_event_type as T;
+        let text = |s: &str| CString::new(s.replace('\0', "")).ok();
+        let (kind, name, payload, query, ltime) = match event {
+            PoolEvent::MemberJoin(_) => (T::HEARSAY_EVENT_MEMBER_JOIN, None, Vec::new(), None, 0),
+            PoolEvent::MemberLeave(_) => (T::HEARSAY_EVENT_MEMBER_LEAVE, None, Vec::new(), None, 0),
+            PoolEvent::MemberFailed(_) => {
+                (T::HEARSAY_EVENT_MEMBER_FAILED, None, Vec::new(), None, 0)
+            }
+            PoolEvent::MemberUpdate(_) => {
+                (T::HEARSAY_EVENT_MEMBER_UPDATE, None, Vec::new(), None, 0)
+            }
+            PoolEvent::MemberReap(_) => (T::HEARSAY_EVENT_MEMBER_REAP, None, Vec::new(), None, 0),
+            PoolEvent::User {
+                ltime,
+                name,
+                payload,
+            } => (
+                T::HEARSAY_EVENT_USER,
+                text(name),
+                payload.clone(),
+                None,
+                *ltime,
+            ),
+            PoolEvent::Query(q) => (
+                T::HEARSAY_EVENT_QUERY,
+                text(&q.name),
+                q.payload.clone(),
+                Some(q.clone()),
+                q.ticket.ltime,
+            ),
+            PoolEvent::NameConflict { name, .. } => (
+                T::HEARSAY_EVENT_NAME_CONFLICT,
+                text(name),
+                Vec::new(),
+                None,
+                0,
+            ),
         };
         hearsay_event {
             kind,
-            member: Some(hearsay_member::of(event.member())),
-            name: None,
-            payload: Vec::new(),
+            member: event.member().map(hearsay_member::of),
+            name,
+            payload,
+            query,
+            ltime,
         }
     }
 }
@@ -128,6 +167,15 @@ pub extern "C" fn hearsay_event_payload(e: *const hearsay_event, len: *mut usize
             len.write(e.payload.len());
             e.payload.as_ptr()
         }
+    }
+}
+
+/// The Lamport time of a user event or query (0 for other events or a
+/// NULL `e`). Thread-safe.
+#[no_mangle]
+pub extern "C" fn hearsay_event_ltime(e: *const hearsay_event) -> u64 {
+    ffi_boundary! {
+        try_ref!(e).ltime
     }
 }
 

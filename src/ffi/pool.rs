@@ -276,15 +276,18 @@ pub extern "C" fn hearsay_pool_join(
     }
 }
 
-/// Broadcasts a user event `name` with `payload` (`len` bytes) to the pool;
-/// with `coalesce`, only the latest of events of one name is delivered to
-/// members that see several at once.
+/// Broadcasts a user event `name` with `payload` (`len` bytes) to every
+/// member, this one included; each member delivers it exactly once, as
+/// `HEARSAY_EVENT_USER`. With `coalesce`, members configured to coalesce may
+/// deliver only the latest event of this name within their coalescing
+/// period.
 ///
-/// Not supported by this version: after checking its arguments it returns
-/// `HEARSAY_ERR_UNSUPPORTED` (user events arrive with the Serf layer, in a
-/// later minor version). NULL `p` or `name`, or NULL `payload` with `len` >
-/// 0, gives `HEARSAY_ERR_NULL_PARAMETER`; invalid UTF-8 in `name`
-/// `HEARSAY_ERR_INVALID_ARGUMENT`. Thread-safe.
+/// The encoded event must fit `max_user_event_size` (512 bytes by default):
+/// beyond it, `HEARSAY_ERR_INVALID_ARGUMENT` with the sizes in the message.
+/// NULL `p` or `name`, or NULL `payload` with `len` > 0, gives
+/// `HEARSAY_ERR_NULL_PARAMETER`; invalid UTF-8 in `name` or an empty name
+/// `HEARSAY_ERR_INVALID_ARGUMENT`; a pool that left `HEARSAY_ERR_CLOSED`.
+/// Thread-safe.
 #[no_mangle]
 pub extern "C" fn hearsay_pool_send_event(
     p: *mut hearsay_pool,
@@ -294,18 +297,69 @@ pub extern "C" fn hearsay_pool_send_event(
     coalesce: bool,
 ) -> hearsay_result {
     ffi_boundary! {
-        let _pool = try_ref!(p);
+        let p = try_ref!(p);
         let name = try_cstr!(name);
         let payload = try_slice!(payload, len);
-        let _ = coalesce;
-        fail(
-            hearsay_result::HEARSAY_ERR_UNSUPPORTED,
-            format!(
-                "user events are not supported by hearsay {} yet (event '{name}', {} bytes not sent)",
-                env!("CARGO_PKG_VERSION"),
-                payload.len()
-            ),
-        )
+        match p.pool.send_event(name, payload, coalesce) {
+            Ok(()) => hearsay_result::HEARSAY_OK,
+            Err(e) => from_runtime(e),
+        }
+    }
+}
+
+/// Answers a query event `e` (of type `HEARSAY_EVENT_QUERY`, pulled from
+/// this pool) with `payload` (`len` bytes, at most `max_query_response_size`,
+/// 1,024 by default). The response goes straight to the querying node (and
+/// through as many relays as it asked for).
+///
+/// `HEARSAY_ERR_INVALID_ARGUMENT` when `e` is not a query or the payload is
+/// too large; `HEARSAY_ERR_TIMEOUT` when the query's deadline has passed.
+/// NULL `p` or `e`, or NULL `payload` with `len` > 0, gives
+/// `HEARSAY_ERR_NULL_PARAMETER`. The event stays owned by the caller.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn hearsay_pool_respond(
+    p: *mut hearsay_pool,
+    e: *const hearsay_event,
+    payload: *const u8,
+    len: usize,
+) -> hearsay_result {
+    ffi_boundary! {
+        let p = try_ref!(p);
+        let e = try_ref!(e);
+        let payload = try_slice!(payload, len);
+        let Some(query) = &e.query else {
+            return fail(
+                hearsay_result::HEARSAY_ERR_INVALID_ARGUMENT,
+                "the event is not a query (only HEARSAY_EVENT_QUERY events can be answered)",
+            );
+        };
+        match p.pool.respond(query, payload) {
+            Ok(()) => hearsay_result::HEARSAY_OK,
+            Err(e) => from_runtime(e),
+        }
+    }
+}
+
+/// Forces the failed member `name` out of the pool: every member then
+/// reports it left (`HEARSAY_EVENT_MEMBER_LEAVE`, status `LEFT`). With
+/// `prune`, it is also forgotten at once (`HEARSAY_EVENT_MEMBER_REAP`).
+///
+/// `HEARSAY_ERR_INVALID_ARGUMENT` for an unknown member or the local node.
+/// NULL `p` or `name` gives `HEARSAY_ERR_NULL_PARAMETER`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn hearsay_pool_force_leave(
+    p: *mut hearsay_pool,
+    name: *const c_char,
+    prune: bool,
+) -> hearsay_result {
+    ffi_boundary! {
+        let p = try_ref!(p);
+        let name = try_cstr!(name);
+        match p.pool.force_leave(name, prune) {
+            Ok(()) => hearsay_result::HEARSAY_OK,
+            Err(e) => from_runtime(e),
+        }
     }
 }
 

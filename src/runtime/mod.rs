@@ -18,8 +18,12 @@ use std::thread::JoinHandle;
 use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
 
+pub use crate::serf::{ConflictOutcome, QueryParams};
 pub use events::EventQueue;
-pub use pool::{MemberInfo, MemberStatus, Pool, PoolConfig, PoolEvent, PoolStats};
+pub use pool::{
+    IncomingQuery, MemberInfo, MemberStatus, Pool, PoolConfig, PoolEvent, PoolStats, QueryReply,
+    QueryStream,
+};
 
 use endpoint::Endpoint;
 

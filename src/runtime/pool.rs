@@ -16,16 +16,19 @@ use futures::{FutureExt, StreamExt};
 use super::endpoint::{read_frame, Endpoint, InboundStream, Route};
 use super::events::EventQueue;
 use super::{Error, ErrorKind};
-use crate::swim::{
-    Config, Event, LeaveState, Member, Profile, StreamError, StreamToken, Swim, TransmitKind,
+use crate::serf::{
+    tags, ConflictOutcome, QueryHandle, QueryParams, QueryTicket, Serf, SerfConfig, SerfEvent,
+    SerfMember,
 };
+use crate::swim::{LeaveState, Profile, StreamError, StreamToken, TransmitKind};
 use crate::wire::MemberState;
 
 /// Settings of one pool.
 #[derive(Clone, Debug)]
 pub struct PoolConfig {
-    /// Protocol settings (start from a profile).
-    pub swim: Config,
+    /// Protocol settings: the Serf layer's, with SWIM's inside (start from a
+    /// profile).
+    pub serf: SerfConfig,
     /// Node name, unique in the pool. Default: the host name.
     pub node_name: String,
     /// Address to bind UDP and TCP on. Port 0 picks a free port.
@@ -43,7 +46,7 @@ impl PoolConfig {
     /// Defaults of a profile, bound to 127.0.0.1 on a free port.
     pub fn new(profile: Profile) -> PoolConfig {
         PoolConfig {
-            swim: Config::for_profile(profile),
+            serf: SerfConfig::new(profile),
             node_name: default_node_name(),
             bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             advertise_addr: None,
@@ -54,9 +57,7 @@ impl PoolConfig {
 
     /// Checks every setting; the message names the one to fix.
     pub fn validate(&self) -> Result<(), Error> {
-        self.swim
-            .validate()
-            .map_err(|e| Error::invalid(e.to_string()))?;
+        self.serf.validate().map_err(Error::invalid)?;
         if self.node_name.is_empty() || self.node_name.len() > crate::wire::MAX_NAME_LEN {
             return Err(Error::invalid("node name must be 1 to 128 bytes"));
         }
@@ -69,12 +70,12 @@ impl PoolConfig {
                 self.bind_addr
             )));
         }
-        let meta = encode_tags(&self.tags);
-        if meta.len() > self.swim.max_meta_size {
+        let meta = tags::encode(&self.tags);
+        if meta.len() > self.serf.swim.max_meta_size {
             return Err(Error::invalid(format!(
                 "tags take {} bytes encoded, more than max_meta_size ({})",
                 meta.len(),
-                self.swim.max_meta_size
+                self.serf.swim.max_meta_size
             )));
         }
         Ok(())
@@ -89,56 +90,8 @@ fn default_node_name() -> String {
         .unwrap_or_else(|| "hearsay".to_owned())
 }
 
-/// Tags as node meta: a CBOR map of text to text.
-pub(crate) fn encode_tags(tags: &BTreeMap<String, String>) -> Vec<u8> {
-    if tags.is_empty() {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    ciborium::into_writer(tags, &mut out).expect("invariant: writing CBOR to a Vec cannot fail");
-    out
-}
-
-pub(crate) fn decode_tags(meta: &[u8]) -> BTreeMap<String, String> {
-    if meta.is_empty() {
-        return BTreeMap::new();
-    }
-    ciborium::from_reader(meta).unwrap_or_default()
-}
-
-/// A member's status as users see it (Serf's vocabulary).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(i32)]
-pub enum MemberStatus {
-    /// Alive (or suspected but not yet declared dead).
-    Alive = 1,
-    /// Announced its leave, not yet gone.
-    Leaving = 2,
-    /// Left gracefully.
-    Left = 3,
-    /// Declared dead by the failure detector.
-    Failed = 4,
-}
-
-impl MemberStatus {
-    fn of(state: MemberState) -> MemberStatus {
-        match state {
-            MemberState::Alive | MemberState::Suspect => MemberStatus::Alive,
-            MemberState::Dead => MemberStatus::Failed,
-            MemberState::Left => MemberStatus::Left,
-        }
-    }
-
-    /// Lowercase name: alive, leaving, left, failed.
-    pub fn name(self) -> &'static str {
-        match self {
-            MemberStatus::Alive => "alive",
-            MemberStatus::Leaving => "leaving",
-            MemberStatus::Left => "left",
-            MemberStatus::Failed => "failed",
-        }
-    }
-}
+/// A member's status as users see it.
+pub use crate::serf::Status as MemberStatus;
 
 /// A member, as a pool reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,15 +109,26 @@ pub struct MemberInfo {
 }
 
 impl MemberInfo {
-    fn of(m: &Member) -> MemberInfo {
+    fn of(m: &SerfMember, incarnation: u32) -> MemberInfo {
         MemberInfo {
             name: m.name.to_string(),
             addr: m.addr,
-            status: MemberStatus::of(m.state),
-            tags: decode_tags(&m.meta),
-            incarnation: m.incarnation,
+            status: m.status,
+            tags: tags::decode(&m.meta),
+            incarnation,
         }
     }
+}
+
+/// A query this node received; answer it with [`Pool::respond`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncomingQuery {
+    /// Query name.
+    pub name: String,
+    /// Payload.
+    pub payload: Vec<u8>,
+    /// What answering needs.
+    pub ticket: QueryTicket,
 }
 
 /// What a pool reports.
@@ -178,16 +142,42 @@ pub enum PoolEvent {
     MemberFailed(MemberInfo),
     /// A member's tags or address changed.
     MemberUpdate(MemberInfo),
+    /// A failed or left member was forgotten.
+    MemberReap(MemberInfo),
+    /// A user event.
+    User {
+        /// Event Lamport time.
+        ltime: u64,
+        /// Name.
+        name: String,
+        /// Payload.
+        payload: Vec<u8>,
+    },
+    /// A query to answer.
+    Query(IncomingQuery),
+    /// Two nodes claim one name.
+    NameConflict {
+        /// The name.
+        name: String,
+        /// The address known for it.
+        addr: SocketAddr,
+        /// The other claimant.
+        other_addr: SocketAddr,
+        /// How the vote went.
+        outcome: ConflictOutcome,
+    },
 }
 
 impl PoolEvent {
-    /// The member concerned.
-    pub fn member(&self) -> &MemberInfo {
+    /// The member concerned, for member events.
+    pub fn member(&self) -> Option<&MemberInfo> {
         match self {
             PoolEvent::MemberJoin(m)
             | PoolEvent::MemberLeave(m)
             | PoolEvent::MemberFailed(m)
-            | PoolEvent::MemberUpdate(m) => m,
+            | PoolEvent::MemberUpdate(m)
+            | PoolEvent::MemberReap(m) => Some(m),
+            _ => None,
         }
     }
 }
@@ -235,10 +225,91 @@ pub struct PoolStats {
     pub members_failed: u32,
 }
 
+/// An answer to one of this node's queries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueryReply {
+    /// A node received the query (when acks were asked for).
+    Ack {
+        /// The node.
+        from: String,
+    },
+    /// A node answered.
+    Response {
+        /// The node.
+        from: String,
+        /// Its answer.
+        payload: Vec<u8>,
+    },
+}
+
+/// A query in flight: pull its acks and responses until it is done.
+pub struct QueryStream {
+    replies: std::sync::mpsc::Receiver<QueryReply>,
+    deadline: Instant,
+}
+
+impl QueryStream {
+    /// The next ack or response, waiting up to `timeout` (and never past the
+    /// query's own deadline). `Ok(None)`: nothing arrived in time;
+    /// `Err(Closed)`: the query is over and everything was read.
+    pub fn next(&self, timeout: Option<Duration>) -> Result<Option<QueryReply>, Error> {
+        let now = Instant::now();
+        let wait = timeout
+            .unwrap_or(Duration::MAX)
+            .min(self.deadline.saturating_duration_since(now) + Duration::from_millis(50));
+        match self.replies.recv_timeout(wait) {
+            Ok(reply) => Ok(Some(reply)),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if Instant::now() >= self.deadline + Duration::from_millis(50) {
+                    // The runtime closes the channel at the deadline; a
+                    // short grace covers the hop between threads.
+                    match self.replies.try_recv() {
+                        Ok(reply) => Ok(Some(reply)),
+                        Err(_) => Err(Error::new(ErrorKind::Closed, "the query is over")),
+                    }
+                } else {
+                    Ok(None)
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                Err(Error::new(ErrorKind::Closed, "the query is over"))
+            }
+        }
+    }
+
+    /// When the query stops collecting.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+}
+
 enum PoolCommand {
     Join {
         addrs: Vec<SocketAddr>,
+        ignore_old_events: bool,
         reply: oneshot::Sender<usize>,
+    },
+    SendEvent {
+        name: String,
+        payload: Vec<u8>,
+        coalesce: bool,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    Query {
+        name: String,
+        payload: Vec<u8>,
+        params: QueryParams,
+        reply: oneshot::Sender<Result<QueryStream, Error>>,
+    },
+    Respond {
+        ticket: QueryTicket,
+        payload: Vec<u8>,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    ForceLeave {
+        name: String,
+        prune: bool,
+        reply: oneshot::Sender<Result<(), Error>>,
     },
     Members {
         reply: oneshot::Sender<Vec<MemberInfo>>,
@@ -298,6 +369,16 @@ impl Pool {
     /// exchange with each. Returns how many answered, waiting at most the
     /// TCP timeout.
     pub fn join<S: AsRef<str>>(&self, addrs: &[S]) -> Result<usize, Error> {
+        self.join_with(addrs, false)
+    }
+
+    /// [`join`](Pool::join); with `ignore_old_events`, events sent before
+    /// the join are not delivered.
+    pub fn join_with<S: AsRef<str>>(
+        &self,
+        addrs: &[S],
+        ignore_old_events: bool,
+    ) -> Result<usize, Error> {
         let mut resolved = Vec::with_capacity(addrs.len());
         for a in addrs {
             resolved.push(parse_addr(a.as_ref())?);
@@ -308,8 +389,63 @@ impl Pool {
         let _ = self.tcp_timeout;
         self.call(|reply| PoolCommand::Join {
             addrs: resolved,
+            ignore_old_events,
             reply,
         })
+    }
+
+    /// Sends a user event to every member (this one included). With
+    /// `coalesce`, receivers that coalesce may deliver only the latest event
+    /// of this name.
+    pub fn send_event(&self, name: &str, payload: &[u8], coalesce: bool) -> Result<(), Error> {
+        self.call(|reply| PoolCommand::SendEvent {
+            name: name.to_owned(),
+            payload: payload.to_vec(),
+            coalesce,
+            reply,
+        })?
+    }
+
+    /// Starts a query; read its acks and responses from the returned stream.
+    pub fn query(
+        &self,
+        name: &str,
+        payload: &[u8],
+        params: QueryParams,
+    ) -> Result<QueryStream, Error> {
+        for pattern in params.filter_tags.values() {
+            regex::Regex::new(pattern).map_err(|e| {
+                Error::invalid(format!(
+                    "tag filter '{pattern}' is not a regular expression: {e}"
+                ))
+            })?;
+        }
+        self.call(|reply| PoolCommand::Query {
+            name: name.to_owned(),
+            payload: payload.to_vec(),
+            params,
+            reply,
+        })?
+    }
+
+    /// Answers a query received as [`PoolEvent::Query`]. Each query is
+    /// answered at most once per node; late answers are refused.
+    pub fn respond(&self, query: &IncomingQuery, payload: &[u8]) -> Result<(), Error> {
+        self.call(|reply| PoolCommand::Respond {
+            ticket: query.ticket.clone(),
+            payload: payload.to_vec(),
+            reply,
+        })?
+    }
+
+    /// Forces a failed member out (it becomes left everywhere); with
+    /// `prune`, it is forgotten at once.
+    pub fn force_leave(&self, name: &str, prune: bool) -> Result<(), Error> {
+        self.call(|reply| PoolCommand::ForceLeave {
+            name: name.to_owned(),
+            prune,
+            reply,
+        })?
     }
 
     /// A snapshot of every known member, the local node included.
@@ -324,7 +460,7 @@ impl Pool {
 
     /// Replaces the local node's tags; every member sees an update.
     pub fn set_tags(&self, tags: BTreeMap<String, String>) -> Result<(), Error> {
-        let size = encode_tags(&tags).len();
+        let size = tags::encode(&tags).len();
         if size > self.max_meta_size {
             return Err(Error::invalid(format!(
                 "tags take {size} bytes encoded, more than max_meta_size ({})",
@@ -425,7 +561,7 @@ pub(crate) fn start(config: PoolConfig, endpoints: &Endpoints) -> Result<(Pool, 
         Some(e) => e,
         None => Endpoint::bind(config.bind_addr)?,
     };
-    let label = config.swim.label.clone();
+    let label = config.serf.swim.label.clone();
     let (packets_tx, packets_rx) = mpsc::unbounded();
     let (streams_tx, streams_rx) = mpsc::unbounded();
     endpoint.add_route(
@@ -433,7 +569,7 @@ pub(crate) fn start(config: PoolConfig, endpoints: &Endpoints) -> Result<(Pool, 
         Route {
             packets: packets_tx,
             streams: streams_tx,
-            max_stream_size: config.swim.max_stream_size,
+            max_stream_size: config.serf.swim.max_stream_size,
         },
     )?;
     endpoints
@@ -441,10 +577,10 @@ pub(crate) fn start(config: PoolConfig, endpoints: &Endpoints) -> Result<(Pool, 
         .insert(endpoint.local_addr, endpoint.clone());
     let local_addr = endpoint.local_addr;
     let advertise = config.advertise_addr.unwrap_or(local_addr);
-    let meta = encode_tags(&config.tags);
+    let meta = tags::encode(&config.tags);
     let seed: u64 = rand::random();
-    let core = match Swim::new(
-        config.swim.clone(),
+    let core = match Serf::new(
+        config.serf.clone(),
         &config.node_name,
         advertise,
         meta,
@@ -476,6 +612,7 @@ pub(crate) fn start(config: PoolConfig, endpoints: &Endpoints) -> Result<(Pool, 
         shared: shared.clone(),
         stream_results: mpsc::unbounded(),
         joins: HashMap::new(),
+        queries: HashMap::new(),
         next_join: 0,
         join_tokens: HashMap::new(),
         leave: None,
@@ -488,8 +625,8 @@ pub(crate) fn start(config: PoolConfig, endpoints: &Endpoints) -> Result<(Pool, 
     let pool = Pool {
         shared,
         commands: commands_tx.clone(),
-        tcp_timeout: config.swim.tcp_timeout,
-        max_meta_size: config.swim.max_meta_size,
+        tcp_timeout: config.serf.swim.tcp_timeout,
+        max_meta_size: config.serf.swim.max_meta_size,
     };
     Ok((
         pool,
@@ -510,7 +647,7 @@ struct PendingJoin {
 }
 
 struct Driver {
-    core: Swim,
+    core: Serf,
     endpoint: Rc<Endpoint>,
     endpoints: Endpoints,
     label: Option<String>,
@@ -522,6 +659,7 @@ struct Driver {
     joins: HashMap<u64, PendingJoin>,
     next_join: u64,
     join_tokens: HashMap<StreamToken, u64>,
+    queries: HashMap<QueryHandle, std::sync::mpsc::Sender<QueryReply>>,
     leave: Option<(Instant, oneshot::Sender<bool>)>,
 }
 
@@ -595,11 +733,15 @@ impl Driver {
     fn command(&mut self, command: PoolCommand) {
         let now = Instant::now();
         match command {
-            PoolCommand::Join { addrs, reply } => {
+            PoolCommand::Join {
+                addrs,
+                ignore_old_events,
+                reply,
+            } => {
                 self.next_join += 1;
                 let id = self.next_join;
                 for addr in &addrs {
-                    let token = self.core.join(now, *addr);
+                    let token = self.core.join(now, *addr, ignore_old_events);
                     self.join_tokens.insert(token, id);
                 }
                 self.joins.insert(
@@ -612,8 +754,59 @@ impl Driver {
                 );
             }
             PoolCommand::Members { reply } => {
-                let members = self.core.members().iter().map(MemberInfo::of).collect();
+                let swim = self.core.swim();
+                let members = self
+                    .core
+                    .members()
+                    .map(|m| MemberInfo::of(m, swim.member(&m.name).map_or(0, |s| s.incarnation)))
+                    .collect();
                 let _ = reply.send(members);
+            }
+            PoolCommand::SendEvent {
+                name,
+                payload,
+                coalesce,
+                reply,
+            } => {
+                let result = self
+                    .core
+                    .send_event(now, &name, &payload, coalesce)
+                    .map_err(serf_error);
+                let _ = reply.send(result);
+            }
+            PoolCommand::Query {
+                name,
+                payload,
+                params,
+                reply,
+            } => {
+                let timeout = params
+                    .timeout
+                    .unwrap_or_else(|| self.core.default_query_timeout());
+                let result = self.core.query(now, &name, &payload, params).map(|handle| {
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    self.queries.insert(handle, tx);
+                    QueryStream {
+                        replies: rx,
+                        deadline: now + timeout,
+                    }
+                });
+                let _ = reply.send(result.map_err(serf_error));
+            }
+            PoolCommand::Respond {
+                ticket,
+                payload,
+                reply,
+            } => {
+                let result = self
+                    .core
+                    .respond(now, &ticket, &payload)
+                    .map_err(serf_error);
+                let _ = reply.send(result);
+            }
+            PoolCommand::ForceLeave { name, prune, reply } => {
+                let result = self.core.force_leave(now, &name, prune).map_err(serf_error);
+                let _ = reply.send(result);
             }
             PoolCommand::Stats { reply } => {
                 let _ = reply.send(self.stats());
@@ -621,8 +814,8 @@ impl Driver {
             PoolCommand::SetTags { tags, reply } => {
                 let result = self
                     .core
-                    .set_meta(now, encode_tags(&tags))
-                    .map_err(|e| Error::invalid(e.to_string()));
+                    .set_meta(now, tags::encode(&tags))
+                    .map_err(serf_error);
                 let _ = reply.send(result);
             }
             PoolCommand::Leave { timeout, reply } => {
@@ -662,7 +855,7 @@ impl Driver {
     }
 
     fn stats(&self) -> PoolStats {
-        let s = self.core.stats();
+        let s = self.core.swim().stats();
         let mut stats = PoolStats {
             packets_in: s.packets_in,
             packets_out: s.packets_out,
@@ -677,20 +870,24 @@ impl Driver {
             dropped_decrypt: s.dropped_decrypt,
             streams_refused: self.endpoint.counters.streams_refused.get(),
             events_dropped: self.shared.events.dropped(),
-            health_score: self.core.health_score(),
+            health_score: self.core.swim().health_score(),
             ..PoolStats::default()
         };
         for m in self.core.members() {
-            match m.state {
-                MemberState::Alive => stats.members_alive += 1,
-                MemberState::Suspect => {
-                    stats.members_alive += 1;
-                    stats.members_suspect += 1;
-                }
-                MemberState::Dead => stats.members_failed += 1,
-                MemberState::Left => stats.members_left += 1,
+            match m.status {
+                MemberStatus::Alive => stats.members_alive += 1,
+                MemberStatus::Leaving => stats.members_leaving += 1,
+                MemberStatus::Left => stats.members_left += 1,
+                MemberStatus::Failed => stats.members_failed += 1,
             }
         }
+        stats.members_suspect = self
+            .core
+            .swim()
+            .members()
+            .iter()
+            .filter(|m| m.state == MemberState::Suspect)
+            .count() as u32;
         stats
     }
 
@@ -702,7 +899,7 @@ impl Driver {
                 }
                 TransmitKind::Stream { token, deadline } => {
                     let results = self.stream_results.0.clone();
-                    let max = self.core.config().max_stream_size;
+                    let max = self.core.config().swim.max_stream_size;
                     async_std::task::spawn_local(async move {
                         let timeout = deadline.saturating_duration_since(Instant::now());
                         let result =
@@ -713,7 +910,7 @@ impl Driver {
                     });
                 }
                 TransmitKind::StreamOneWay => {
-                    let timeout = self.core.config().tcp_timeout;
+                    let timeout = self.core.config().swim.tcp_timeout;
                     async_std::task::spawn_local(async move {
                         let _ = async_std::future::timeout(timeout, send_one_way(t.to, t.payload))
                             .await;
@@ -723,24 +920,88 @@ impl Driver {
         }
         while let Some(event) = self.core.poll_event() {
             let event = match event {
-                Event::MemberJoined(m) => PoolEvent::MemberJoin(info(&m)),
-                Event::MemberUpdated(m) => PoolEvent::MemberUpdate(info(&m)),
-                Event::MemberFailed(m) => PoolEvent::MemberFailed(info(&m)),
-                Event::MemberLeft(m) => PoolEvent::MemberLeave(info(&m)),
-                _ => continue,
+                SerfEvent::MemberJoin(m) => PoolEvent::MemberJoin(self.info(&m)),
+                SerfEvent::MemberUpdate(m) => PoolEvent::MemberUpdate(self.info(&m)),
+                SerfEvent::MemberFailed(m) => PoolEvent::MemberFailed(self.info(&m)),
+                SerfEvent::MemberLeave(m) => PoolEvent::MemberLeave(self.info(&m)),
+                SerfEvent::MemberReap(m) => PoolEvent::MemberReap(self.info(&m)),
+                SerfEvent::User {
+                    ltime,
+                    name,
+                    payload,
+                    ..
+                } => PoolEvent::User {
+                    ltime,
+                    name,
+                    payload,
+                },
+                SerfEvent::Query {
+                    name,
+                    payload,
+                    ticket,
+                } => PoolEvent::Query(IncomingQuery {
+                    name,
+                    payload,
+                    ticket,
+                }),
+                SerfEvent::QueryAck { handle, from } => {
+                    if let Some(tx) = self.queries.get(&handle) {
+                        let _ = tx.send(QueryReply::Ack { from });
+                    }
+                    continue;
+                }
+                SerfEvent::QueryResponse {
+                    handle,
+                    from,
+                    payload,
+                } => {
+                    if let Some(tx) = self.queries.get(&handle) {
+                        let _ = tx.send(QueryReply::Response { from, payload });
+                    }
+                    continue;
+                }
+                SerfEvent::QueryDone { handle } => {
+                    self.queries.remove(&handle);
+                    continue;
+                }
+                SerfEvent::NameConflict {
+                    name,
+                    addr,
+                    other_addr,
+                    outcome,
+                } => PoolEvent::NameConflict {
+                    name,
+                    addr,
+                    other_addr,
+                    outcome,
+                },
+                SerfEvent::ProbeAcked { .. } => continue,
             };
             self.shared.events.push(event);
         }
     }
+
+    fn info(&self, m: &SerfMember) -> MemberInfo {
+        let incarnation = self
+            .core
+            .swim()
+            .member(&m.name)
+            .map_or(0, |s| s.incarnation);
+        MemberInfo::of(m, incarnation)
+    }
 }
 
-fn info(m: &crate::swim::MemberSnapshot) -> MemberInfo {
-    MemberInfo {
-        name: m.name.to_string(),
-        addr: m.addr,
-        status: MemberStatus::of(m.state),
-        tags: decode_tags(&m.meta),
-        incarnation: m.incarnation,
+fn serf_error(e: crate::serf::SerfError) -> Error {
+    use crate::serf::SerfError;
+    match e {
+        SerfError::InvalidArgument(m) => Error::invalid(m),
+        SerfError::NotFound(n) => Error::invalid(format!("no member named '{n}'")),
+        SerfError::Expired => Error::new(ErrorKind::Timeout, "the query's deadline has passed"),
+        SerfError::Left => Error::new(ErrorKind::Closed, "the node has left the pool"),
+        SerfError::TooManyQueries => {
+            Error::new(ErrorKind::InvalidArgument, "too many queries pending")
+        }
+        SerfError::Swim(e) => Error::invalid(e.to_string()),
     }
 }
 

@@ -234,6 +234,9 @@ impl std::fmt::Display for SerfError {
 
 impl std::error::Error for SerfError {}
 
+/// Events seen at one Lamport time: the time and each (name, payload).
+type EventSlot = Option<(u64, Vec<(String, Vec<u8>)>)>;
+
 #[derive(Debug)]
 struct Intent {
     ltime: u64,
@@ -278,7 +281,7 @@ pub struct Serf {
     query_clock: LamportClock,
     members: HashMap<Arc<str>, SerfMember, BuildHasherDefault<FixedHasher>>,
     intents: BTreeMap<String, Intent>,
-    event_buffer: Vec<Option<(u64, Vec<(String, Vec<u8>)>)>>,
+    event_buffer: Vec<EventSlot>,
     event_min_time: u64,
     query_buffer: Vec<Option<(u64, Vec<u32>)>>,
     queries: BTreeMap<u64, PendingQuery>,

@@ -347,7 +347,7 @@ static void pool_errors(void) {
     CHECK(took < 500 + 2000); /* within the TCP timeout, with slack */
     close(tcp);
 
-    /* send_event: argument checks, then unsupported. */
+    /* send_event: argument checks, the size limit, then sent. */
     const uint8_t payload[3] = {1, 2, 3};
     CHECK_ERROR(hearsay_pool_send_event(NULL, "e", payload, 3, false),
                 HEARSAY_ERR_NULL_PARAMETER, "NULL");
@@ -357,10 +357,28 @@ static void pool_errors(void) {
                 HEARSAY_ERR_NULL_PARAMETER, "payload");
     CHECK_ERROR(hearsay_pool_send_event(p, BAD_UTF8, payload, 3, false),
                 HEARSAY_ERR_INVALID_ARGUMENT, "UTF-8");
-    CHECK_ERROR(hearsay_pool_send_event(p, "deploy", payload, 3, true),
-                HEARSAY_ERR_UNSUPPORTED, "not supported");
-    CHECK_ERROR(hearsay_pool_send_event(p, "deploy", NULL, 0, false),
-                HEARSAY_ERR_UNSUPPORTED, "not supported");
+    static uint8_t oversized[600];
+    CHECK_ERROR(hearsay_pool_send_event(p, "deploy", oversized, sizeof oversized, false),
+                HEARSAY_ERR_INVALID_ARGUMENT, "max_user_event_size");
+    CHECK(hearsay_pool_send_event(p, "deploy", payload, 3, true) == HEARSAY_OK);
+    CHECK(hearsay_pool_send_event(p, "deploy", NULL, 0, false) == HEARSAY_OK);
+    /* A pool delivers its own user events too, each once. */
+    int own_events = 0;
+    hearsay_event *own = NULL;
+    while (own_events < 2 && hearsay_pool_next_event(p, 2000, &own) == HEARSAY_OK) {
+        if (hearsay_event_get_type(own) == HEARSAY_EVENT_USER) {
+            CHECK(strcmp(hearsay_event_name(own), "deploy") == 0);
+            own_events++;
+        }
+        hearsay_event_free(own);
+    }
+    CHECK(own_events == 2);
+
+    /* respond and force_leave: argument checks. */
+    CHECK_ERROR(hearsay_pool_respond(p, NULL, payload, 3), HEARSAY_ERR_NULL_PARAMETER, "NULL");
+    CHECK_ERROR(hearsay_pool_force_leave(p, "nobody", false), HEARSAY_ERR_INVALID_ARGUMENT,
+                "nobody");
+    CHECK_ERROR(hearsay_pool_force_leave(NULL, "x", true), HEARSAY_ERR_NULL_PARAMETER, "NULL");
 
     /* members and the snapshot accessors. */
     hearsay_members *msentinel = (hearsay_members *)0x1;
