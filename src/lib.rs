@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod coord;
 pub mod ffi;
 pub mod runtime;
 pub mod serf;
