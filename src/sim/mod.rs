@@ -142,6 +142,8 @@ pub struct Record {
     pub responses: Vec<(Duration, usize, QueryHandle, String)>,
     /// Queries finished: (time, querying node, handle).
     pub queries_done: Vec<(Duration, usize, QueryHandle)>,
+    /// Name conflicts reported: (time, node, contested name, outcome).
+    pub conflicts: Vec<(Duration, usize, String, crate::serf::ConflictOutcome)>,
 }
 
 const NEVER: u32 = u32::MAX;
@@ -337,8 +339,15 @@ impl Sim {
 
     /// Adds and starts a node named `n<index>` with these settings and meta.
     pub fn add_node_with(&mut self, config: SerfConfig, meta: Vec<u8>) -> usize {
+        let name = format!("n{}", self.nodes.len());
+        self.add_node_named(&name, config, meta)
+    }
+
+    /// Adds and starts a node with this name (which may already be taken,
+    /// to stage a name conflict; lookups by name keep the first).
+    pub fn add_node_named(&mut self, name: &str, config: SerfConfig, meta: Vec<u8>) -> usize {
         let i = self.nodes.len();
-        let name: Arc<str> = format!("n{i}").into();
+        let name: Arc<str> = name.into();
         let addr = self.fresh_addr();
         let core = Serf::new(
             config,
@@ -360,7 +369,7 @@ impl Sim {
             scheduled: None,
         });
         self.by_addr.insert(addr, i);
-        self.by_name.insert(name, i);
+        self.by_name.entry(name).or_insert(i);
         self.record.traffic.push(Traffic::default());
         if self.record_first_alive {
             for row in &mut self.record.first_alive {
@@ -677,9 +686,11 @@ impl Sim {
                 self.record.queries_done.push((at, observer, handle));
                 return;
             }
-            SerfEvent::QueryAck { .. }
-            | SerfEvent::NameConflict { .. }
-            | SerfEvent::ProbeAcked { .. } => return,
+            SerfEvent::NameConflict { name, outcome, .. } => {
+                self.record.conflicts.push((at, observer, name, outcome));
+                return;
+            }
+            SerfEvent::QueryAck { .. } | SerfEvent::ProbeAcked { .. } => return,
         };
         self.hash_trace(at, observer, kind as u64, subject.as_bytes());
         let subject_index = self.by_name.get(&subject).copied();
