@@ -263,9 +263,9 @@ fn a_name_claimed_from_a_second_address_is_detected_and_voted_on() {
         sim.record
             .conflicts
             .iter()
-            .filter(|(_, n, name, _)| *n == node && name == "n4")
+            .rev()
+            .find(|(_, n, name, _)| *n == node && name == "n4")
             .map(|(_, _, _, o)| *o)
-            .last()
     };
     let reporters = sim
         .record
