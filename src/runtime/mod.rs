@@ -8,6 +8,7 @@
 mod endpoint;
 mod events;
 mod pool;
+mod snapshot;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -15,6 +15,7 @@ use futures::{FutureExt, StreamExt};
 
 use super::endpoint::{read_frame, Endpoint, InboundStream, Route};
 use super::events::EventQueue;
+use super::snapshot::SnapshotFile;
 use super::{Error, ErrorKind};
 use crate::serf::{
     tags, ConflictOutcome, QueryHandle, QueryParams, QueryTicket, Serf, SerfConfig, SerfEvent,
@@ -40,6 +41,10 @@ pub struct PoolConfig {
     pub tags: BTreeMap<String, String>,
     /// Most events kept waiting; the oldest is dropped beyond. Default 4,096.
     pub event_queue_depth: usize,
+    /// A snapshot file: membership and clocks are appended to it, and a
+    /// restarted pool restores its clocks, replays no old event and rejoins
+    /// the members it lists. Default none.
+    pub snapshot_path: Option<std::path::PathBuf>,
 }
 
 impl PoolConfig {
@@ -52,6 +57,7 @@ impl PoolConfig {
             advertise_addr: None,
             tags: BTreeMap::new(),
             event_queue_depth: 4096,
+            snapshot_path: None,
         }
     }
 
@@ -207,6 +213,8 @@ pub struct PoolStats {
     pub dropped_invalid: u64,
     /// Dropped: could not be decrypted.
     pub dropped_decrypt: u64,
+    /// Snapshot records that could not be written.
+    pub snapshot_errors: u64,
     /// Inbound streams refused at the concurrency limit.
     pub streams_refused: u64,
     /// Events dropped because the queue was full.
@@ -334,6 +342,7 @@ struct Shared {
     events: EventQueue<PoolEvent>,
     local_addr: SocketAddr,
     name: String,
+    snapshot_warnings: Vec<String>,
 }
 
 /// A pool: one gossip membership. Every method may be called from any
@@ -486,6 +495,12 @@ impl Pool {
         self.shared.events.dropped()
     }
 
+    /// Lines of the snapshot file skipped at start (torn or garbage), with
+    /// their line numbers and why.
+    pub fn snapshot_warnings(&self) -> &[String] {
+        &self.shared.snapshot_warnings
+    }
+
     /// Leaves gracefully: announces it and waits until the announcement is
     /// sent or `timeout` passes (`Err` with `Timeout` then). The pool keeps
     /// answering until it is dropped.
@@ -595,12 +610,35 @@ pub(crate) fn start(config: PoolConfig, endpoints: &Endpoints) -> Result<(Pool, 
             return Err(Error::invalid(e.to_string()));
         }
     };
+    let mut core = core;
+    let mut snapshot_warnings = Vec::new();
+    let snapshot = match &config.snapshot_path {
+        None => None,
+        Some(path) => match SnapshotFile::open(path) {
+            Ok((file, state, warnings)) => {
+                snapshot_warnings = warnings;
+                core.enable_snapshot();
+                core.restore(Instant::now(), &state);
+                Some(file)
+            }
+            Err(e) => {
+                if endpoint.remove_route(&label) {
+                    endpoints.borrow_mut().remove(&local_addr);
+                }
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    format!("cannot open the snapshot file {}: {e}", path.display()),
+                ));
+            }
+        },
+    };
     let events = EventQueue::new(config.event_queue_depth)
         .map_err(|e| Error::new(ErrorKind::Io, format!("cannot create the event pipe: {e}")))?;
     let shared = Arc::new(Shared {
         events,
         local_addr,
         name: config.node_name.clone(),
+        snapshot_warnings,
     });
     let (commands_tx, commands_rx) = mpsc::unbounded();
     let finished = Rc::new(std::cell::Cell::new(false));
@@ -616,6 +654,8 @@ pub(crate) fn start(config: PoolConfig, endpoints: &Endpoints) -> Result<(Pool, 
         next_join: 0,
         join_tokens: HashMap::new(),
         leave: None,
+        snapshot,
+        snapshot_errors: 0,
     };
     let done = finished.clone();
     let handle = async_std::task::spawn_local(async move {
@@ -661,6 +701,8 @@ struct Driver {
     join_tokens: HashMap<StreamToken, u64>,
     queries: HashMap<QueryHandle, std::sync::mpsc::Sender<QueryReply>>,
     leave: Option<(Instant, oneshot::Sender<bool>)>,
+    snapshot: Option<SnapshotFile>,
+    snapshot_errors: u64,
 }
 
 impl Driver {
@@ -868,6 +910,7 @@ impl Driver {
             dropped_version: s.dropped_version,
             dropped_invalid: s.dropped_invalid,
             dropped_decrypt: s.dropped_decrypt,
+            snapshot_errors: self.snapshot_errors,
             streams_refused: self.endpoint.counters.streams_refused.get(),
             events_dropped: self.shared.events.dropped(),
             health_score: self.core.swim().health_score(),
@@ -915,6 +958,24 @@ impl Driver {
                         let _ = async_std::future::timeout(timeout, send_one_way(t.to, t.payload))
                             .await;
                     });
+                }
+            }
+        }
+        // Write-ahead: the records covering the events below reach the
+        // file before the events reach the user.
+        let mut wrote = false;
+        while let Some(record) = self.core.poll_snapshot_record() {
+            if let Some(file) = &mut self.snapshot {
+                wrote = true;
+                if file.append(record).is_err() {
+                    self.snapshot_errors += 1;
+                }
+            }
+        }
+        if wrote {
+            if let Some(file) = &mut self.snapshot {
+                if file.sync().is_err() {
+                    self.snapshot_errors += 1;
                 }
             }
         }

@@ -17,6 +17,11 @@ impl LamportClock {
         self.0
     }
 
+    /// Moves forward to at least `time` (restoring a saved clock).
+    pub fn advance_to(&mut self, time: u64) {
+        self.0 = self.0.max(time);
+    }
+
     /// Notes a time seen elsewhere: afterwards the clock is past it.
     pub fn witness(&mut self, seen: u64) {
         if seen >= self.0 {

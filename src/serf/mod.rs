@@ -8,6 +8,7 @@
 
 mod clock;
 mod config;
+pub mod snapshot;
 pub mod tags;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -21,6 +22,7 @@ use rand::{Rng, SeedableRng};
 
 pub use clock::LamportClock;
 pub use config::SerfConfig;
+pub use snapshot::{SnapshotRecord, SnapshotState};
 
 use crate::swim::{
     Event as SwimEvent, FixedHasher, LeaveState, MemberSnapshot, StreamError, StreamToken, Swim,
@@ -294,8 +296,21 @@ pub struct Serf {
     join_ignore_old: Option<StreamToken>,
     ignore_old_pending: bool,
     announce_join: BTreeSet<StreamToken>,
+    snapshot: Option<SnapshotLog>,
     stats: SerfStats,
 }
+
+/// Records waiting for the runtime to append them to the snapshot file.
+#[derive(Debug, Default)]
+struct SnapshotLog {
+    records: VecDeque<SnapshotRecord>,
+    /// Clocks last recorded: membership, event, query.
+    recorded: (u64, u64, u64),
+    next_clock_record: Option<Instant>,
+}
+
+/// Clocks are recorded at most this often (events record theirs at once).
+const CLOCK_RECORD_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Counters of the Serf layer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -347,6 +362,7 @@ impl Serf {
             join_ignore_old: None,
             ignore_old_pending: false,
             announce_join: BTreeSet::new(),
+            snapshot: None,
             stats: SerfStats::default(),
             swim,
             config,
@@ -370,13 +386,87 @@ impl Serf {
         Ok(serf)
     }
 
-    /// Restores clocks saved in a snapshot: the clocks continue past them
-    /// and no event at or before `event_ltime` is delivered again.
+    /// Restores clocks saved in a snapshot: the clocks continue from them
+    /// and no event older than `event_ltime` is delivered again.
+    /// Clock times are "next time" values ([`LamportClock::time`]): every
+    /// event delivered had a Lamport time below `event_ltime`.
     pub fn restore_clocks(&mut self, ltime: u64, event_ltime: u64, query_ltime: u64) {
-        self.clock.witness(ltime);
-        self.event_clock.witness(event_ltime);
-        self.query_clock.witness(query_ltime);
-        self.event_min_time = self.event_min_time.max(event_ltime + 1);
+        self.clock.advance_to(ltime);
+        self.event_clock.advance_to(event_ltime);
+        self.query_clock.advance_to(query_ltime);
+        self.event_min_time = self.event_min_time.max(event_ltime);
+    }
+
+    /// Starts producing snapshot records (see
+    /// [`poll_snapshot_record`](Serf::poll_snapshot_record)).
+    pub fn enable_snapshot(&mut self) {
+        let mut log = SnapshotLog::default();
+        for m in self.members.values() {
+            if *m.name != *self.name() && m.status == Status::Alive {
+                log.records.push_back(SnapshotRecord::Alive {
+                    name: m.name.to_string(),
+                    addr: m.addr,
+                });
+            }
+        }
+        self.snapshot = Some(log);
+    }
+
+    /// Restores a snapshot: clocks continue past the saved ones, no old
+    /// event is delivered again, and unless the node had left it rejoins the
+    /// members it knew (their outcome arrives through
+    /// [`handle_stream_reply`](Serf::handle_stream_reply)). Returns how many
+    /// rejoins were started.
+    pub fn restore(&mut self, now: Instant, state: &SnapshotState) -> usize {
+        self.restore_clocks(state.clock, state.event_clock, state.query_clock);
+        if state.left {
+            return 0;
+        }
+        let mut started = 0;
+        for (name, addr) in &state.alive {
+            if name.as_str() != self.name() && *addr != self.swim.addr() {
+                self.join_quietly(now, *addr);
+                started += 1;
+            }
+        }
+        started
+    }
+
+    /// The next record to append to the snapshot file, in order. Write each
+    /// before delivering the events polled after it.
+    pub fn poll_snapshot_record(&mut self) -> Option<SnapshotRecord> {
+        self.snapshot.as_mut()?.records.pop_front()
+    }
+
+    fn record(&mut self, record: SnapshotRecord) {
+        if let Some(log) = &mut self.snapshot {
+            log.records.push_back(record);
+        }
+    }
+
+    fn record_clocks(&mut self, now: Instant, force: bool) {
+        let clocks = (
+            self.clock.time(),
+            self.event_clock.time(),
+            self.query_clock.time(),
+        );
+        let Some(log) = &mut self.snapshot else {
+            return;
+        };
+        if clocks == log.recorded || (!force && log.next_clock_record.is_some_and(|t| now < t)) {
+            return;
+        }
+        if clocks.0 != log.recorded.0 {
+            log.records.push_back(SnapshotRecord::Clock(clocks.0));
+        }
+        if clocks.1 != log.recorded.1 {
+            log.records.push_back(SnapshotRecord::EventClock(clocks.1));
+        }
+        if clocks.2 != log.recorded.2 {
+            log.records.push_back(SnapshotRecord::QueryClock(clocks.2));
+        }
+        log.recorded = clocks;
+        log.next_clock_record = Some(now + CLOCK_RECORD_INTERVAL);
     }
 
     // ----- getters -----
@@ -667,6 +757,7 @@ impl Serf {
             m.status_change = now;
         }
         self.broadcast(Some(intent_subject(&name)), SerfMessage::Leave(intent));
+        self.record(SnapshotRecord::Leave);
         self.swim.leave(now);
         self.drain_swim(now);
     }
@@ -778,6 +869,7 @@ impl Serf {
         self.expire_queries(now);
         self.flush_coalesced(now, false);
         self.drain_swim(now);
+        self.record_clocks(now, false);
     }
 
     // ----- outputs -----
@@ -909,6 +1001,12 @@ impl Serf {
             }
         }
         let snapshot = member.clone();
+        if *snapshot.name != *self.swim.name() {
+            self.record(SnapshotRecord::Alive {
+                name: snapshot.name.to_string(),
+                addr: snapshot.addr,
+            });
+        }
         self.events.push_back(SerfEvent::MemberJoin(snapshot));
     }
 
@@ -923,6 +1021,9 @@ impl Serf {
         member.status = if left { Status::Left } else { Status::Failed };
         member.status_change = now;
         let snapshot = member.clone();
+        self.record(SnapshotRecord::NotAlive {
+            name: snapshot.name.to_string(),
+        });
         self.events.push_back(if left {
             SerfEvent::MemberLeave(snapshot)
         } else {
@@ -1100,6 +1201,9 @@ impl Serf {
             self.coalesced.first_at.get_or_insert(now);
             self.coalesced.last_at = Some(now);
         } else {
+            // Write-ahead: the clock that covers this event is recorded
+            // before the event is delivered.
+            self.record_clocks(now, true);
             self.events.push_back(SerfEvent::User {
                 ltime: event.ltime,
                 name: event.name,
@@ -1126,6 +1230,7 @@ impl Serf {
         let latest = std::mem::take(&mut self.coalesced.latest);
         self.coalesced.first_at = None;
         self.coalesced.last_at = None;
+        self.record_clocks(now, true);
         for (name, (ltime, payload)) in latest {
             self.events.push_back(SerfEvent::User {
                 ltime,
