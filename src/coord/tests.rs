@@ -21,16 +21,15 @@
 //! Seeds: `HEARSAY_SIM_SEED=n` replays one; `HEARSAY_SIM_SEEDS=n` sweeps n
 //! seeds from 1 (default 10). Run with `--nocapture` to see the figures.
 
-use std::f64::consts::{PI, SQRT_2};
+use std::f64::consts::SQRT_2;
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::{CoordClient, CoordConfig};
+use crate::sim::latency::{circle, grid, line, random, split, symmetric, Matrix as Truth};
 use crate::sim::sub_seed;
-
-type Truth = Vec<Vec<Duration>>;
 
 const CYCLES: usize = 1000;
 
@@ -46,77 +45,6 @@ fn seeds() -> Vec<u64> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
     (1..=count.max(1)).collect()
-}
-
-fn symmetric(nodes: usize, mut rtt: impl FnMut(usize, usize) -> Duration) -> Truth {
-    let pairs: Vec<(usize, usize)> = (0..nodes)
-        .flat_map(|i| (i + 1..nodes).map(move |j| (i, j)))
-        .collect();
-    let mut truth = vec![vec![Duration::ZERO; nodes]; nodes];
-    for (i, j) in pairs {
-        let d = rtt(i, j);
-        truth[i][j] = d;
-        truth[j][i] = d;
-    }
-    truth
-}
-
-/// Nodes on a line, `spacing` apart.
-fn line(nodes: usize, spacing: Duration) -> Truth {
-    symmetric(nodes, |i, j| spacing * (j - i) as u32)
-}
-
-/// Nodes on a square grid, `spacing` apart.
-fn grid(nodes: usize, spacing: Duration) -> Truth {
-    let side = (nodes as f64).sqrt() as usize;
-    symmetric(nodes, |i, j| {
-        let dx = (j % side) as f64 - (i % side) as f64;
-        let dy = (j / side) as f64 - (i / side) as f64;
-        spacing.mul_f64((dx * dx + dy * dy).sqrt())
-    })
-}
-
-/// Two sites: `lan` within a site, `lan + wan` across. Nodes 0 to n/2 are
-/// on one side, the rest on the other.
-fn split(nodes: usize, lan: Duration, wan: Duration) -> Truth {
-    let half = nodes / 2;
-    symmetric(nodes, |i, j| {
-        if (i <= half) != (j <= half) {
-            lan + wan
-        } else {
-            lan
-        }
-    })
-}
-
-/// Node 0 in the middle of a circle of `radius` on which the others sit, but
-/// `radius` away from the plane: 2 × `radius` from each of them, which only
-/// a height can model. (As in Serf, the others sit at angles 2πk/n for k
-/// from 1 to n − 1.)
-fn circle(nodes: usize, radius: Duration) -> Truth {
-    symmetric(nodes, |i, j| {
-        if i == 0 {
-            return radius * 2;
-        }
-        let angle = |k: usize| 2.0 * PI * k as f64 / nodes as f64;
-        let (dx, dy) = (
-            angle(j).cos() - angle(i).cos(),
-            angle(j).sin() - angle(i).sin(),
-        );
-        radius.mul_f64((dx * dx + dy * dy).sqrt())
-    })
-}
-
-/// Independent normal round-trip times for each pair.
-fn random(nodes: usize, mean: Duration, deviation: Duration, seed: u64) -> Truth {
-    let mut rng = SmallRng::seed_from_u64(seed);
-    symmetric(nodes, |_, _| {
-        // Box-Muller.
-        let u1: f64 = 1.0 - rng.random::<f64>();
-        let u2: f64 = rng.random::<f64>();
-        let normal = (-2.0 * u1.ln()).sqrt() * (2.0 * PI * u2).cos();
-        Duration::from_secs_f64(mean.as_secs_f64() + normal * deviation.as_secs_f64())
-    })
 }
 
 /// Clients with independent sub-seeds of `seed` (stream 0 is the peer

@@ -1036,7 +1036,6 @@ impl Driver {
                     other_addr,
                     outcome,
                 },
-                SerfEvent::ProbeAcked { .. } => continue,
             };
             self.shared.events.push(event);
         }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::coord::CoordConfig;
 use crate::swim::{Config, Profile};
 
 /// Settings of the Serf layer and of the SWIM core beneath it.
@@ -43,6 +44,9 @@ pub struct SerfConfig {
     /// Settle name conflicts about the local node by a vote of the members
     /// (Consul turns this off). Default on.
     pub resolve_name_conflicts: bool,
+    /// Network coordinates (Vivaldi) carried on probe acks; `None` turns
+    /// them off. Default on, with Serf's settings.
+    pub coordinates: Option<CoordConfig>,
 }
 
 impl SerfConfig {
@@ -71,6 +75,7 @@ impl SerfConfig {
             coalesce_period: Duration::ZERO,
             quiescent_period: Duration::ZERO,
             resolve_name_conflicts: true,
+            coordinates: Some(CoordConfig::default()),
         }
     }
 
@@ -112,6 +117,9 @@ impl SerfConfig {
         }
         if self.max_intents == 0 || self.max_pending_queries == 0 {
             return Err("invalid max_intents / max_pending_queries: must be at least 1".into());
+        }
+        if let Some(coordinates) = &self.coordinates {
+            coordinates.validate().map_err(|e| e.to_string())?;
         }
         if !self.coalesce_period.is_zero() && self.quiescent_period.is_zero() {
             return Err("invalid quiescent_period: must be above zero when coalescing".into());

@@ -24,6 +24,7 @@ pub use clock::LamportClock;
 pub use config::SerfConfig;
 pub use snapshot::{SnapshotRecord, SnapshotState};
 
+use crate::coord::{CoordClient, Coordinate};
 use crate::swim::{
     Event as SwimEvent, FixedHasher, LeaveState, MemberSnapshot, StreamError, StreamToken, Swim,
     SwimError, Transmit,
@@ -193,15 +194,6 @@ pub enum SerfEvent {
         /// How it was settled.
         outcome: ConflictOutcome,
     },
-    /// A probe was answered (carries the round-trip time and ack payload).
-    ProbeAcked {
-        /// The probed member.
-        name: Arc<str>,
-        /// Round-trip time.
-        rtt: Duration,
-        /// Payload of the ack.
-        payload: Vec<u8>,
-    },
 }
 
 /// Errors of the Serf layer. None changes state.
@@ -297,6 +289,8 @@ pub struct Serf {
     ignore_old_pending: bool,
     announce_join: BTreeSet<StreamToken>,
     snapshot: Option<SnapshotLog>,
+    coord: Option<CoordClient>,
+    coordinates: HashMap<Arc<str>, Coordinate, BuildHasherDefault<FixedHasher>>,
     stats: SerfStats,
 }
 
@@ -325,6 +319,9 @@ pub struct SerfStats {
     pub intents_dropped: u64,
     /// Reconnect attempts.
     pub reconnects: u64,
+    /// Coordinates from acks that were refused (undecodable, invalid,
+    /// another dimensionality, or a round-trip time out of range).
+    pub coordinates_refused: u64,
 }
 
 impl Serf {
@@ -363,6 +360,8 @@ impl Serf {
             ignore_old_pending: false,
             announce_join: BTreeSet::new(),
             snapshot: None,
+            coord: None,
+            coordinates: HashMap::default(),
             stats: SerfStats::default(),
             swim,
             config,
@@ -380,6 +379,13 @@ impl Serf {
                 status_change: now,
             },
         );
+        if let Some(config) = serf.config.coordinates.clone() {
+            let client = CoordClient::new(config, seed ^ 0xc00d_c00d)
+                .map_err(|e| SerfError::InvalidArgument(e.to_string()))?;
+            serf.swim
+                .set_ack_payload(encode_coordinate(client.coordinate()));
+            serf.coord = Some(client);
+        }
         // Swim reports the local node's own join: nothing to do for it.
         serf.drain_swim(now);
         serf.events.clear();
@@ -968,11 +974,82 @@ impl Serf {
                         Err(_) => self.stats.dropped_malformed += 1,
                     }
                 }
-                SwimEvent::ProbeAcked { name, rtt, payload } => self
-                    .events
-                    .push_back(SerfEvent::ProbeAcked { name, rtt, payload }),
+                SwimEvent::ProbeAcked { name, rtt, payload } => {
+                    self.observe_rtt(name, rtt, &payload)
+                }
             }
         }
+    }
+
+    fn observe_rtt(&mut self, name: Arc<str>, rtt: Duration, payload: &[u8]) {
+        let Some(client) = &mut self.coord else {
+            return;
+        };
+        let Ok(coordinate) = ciborium::from_reader::<Coordinate, _>(payload) else {
+            self.stats.coordinates_refused += 1;
+            return;
+        };
+        if client.update(&name, &coordinate, rtt).is_err() {
+            self.stats.coordinates_refused += 1;
+            return;
+        }
+        let local = encode_coordinate(client.coordinate());
+        self.swim.set_ack_payload(local);
+        self.coordinates.insert(name, coordinate);
+    }
+
+    /// The local node's network coordinate (`None` with coordinates off).
+    pub fn coordinate(&self) -> Option<&Coordinate> {
+        self.coord.as_ref().map(|c| c.coordinate())
+    }
+
+    /// Replaces the local coordinate (restoring a saved one, or placing a
+    /// node in a test); refused when invalid or of another dimensionality.
+    pub fn set_coordinate(&mut self, coordinate: Coordinate) -> Result<(), SerfError> {
+        let client = self
+            .coord
+            .as_mut()
+            .ok_or_else(|| SerfError::InvalidArgument("coordinates are off".into()))?;
+        client
+            .set_coordinate(coordinate)
+            .map_err(|e| SerfError::InvalidArgument(e.to_string()))?;
+        let local = encode_coordinate(client.coordinate());
+        self.swim.set_ack_payload(local);
+        Ok(())
+    }
+
+    /// The latest coordinate of a member (the local node's own for its
+    /// name), if known.
+    pub fn member_coordinate(&self, name: &str) -> Option<&Coordinate> {
+        if name == self.name() {
+            return self.coordinate();
+        }
+        self.coordinates.get(name)
+    }
+
+    /// Estimated round-trip time between two members (either may be the
+    /// local node), from their coordinates.
+    pub fn estimated_rtt(&self, a: &str, b: &str) -> Option<Duration> {
+        let a = self.member_coordinate(a)?;
+        let b = self.member_coordinate(b)?;
+        a.distance_to(b).ok()
+    }
+
+    /// Members sorted by estimated round-trip time from `from` (Consul's
+    /// `?near=`); members without a usable coordinate come last, by name.
+    pub fn members_by_rtt(&self, from: &str) -> Vec<(Arc<str>, Option<Duration>)> {
+        let mut out: Vec<(Arc<str>, Option<Duration>)> = self
+            .members
+            .values()
+            .map(|m| (m.name.clone(), self.estimated_rtt(from, &m.name)))
+            .collect();
+        out.sort_by(|a, b| match (a.1, b.1) {
+            (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.0.cmp(&b.0)),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.0.cmp(&b.0),
+        });
+        out
     }
 
     fn member_joined(&mut self, now: Instant, m: MemberSnapshot) {
@@ -1154,6 +1231,10 @@ impl Serf {
         }
         if let Some(member) = self.members.remove(name) {
             self.swim.forget(name);
+            self.coordinates.remove(name);
+            if let Some(client) = &mut self.coord {
+                client.forget(name);
+            }
             self.events.push_back(SerfEvent::MemberReap(member));
         }
     }
@@ -1508,6 +1589,13 @@ impl Serf {
         self.stats.reconnects += 1;
         self.join_quietly(now, addr);
     }
+}
+
+fn encode_coordinate(coordinate: &Coordinate) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    ciborium::into_writer(coordinate, &mut out)
+        .expect("invariant: writing CBOR to a Vec cannot fail");
+    out
 }
 
 fn intent_subject(node: &str) -> Arc<str> {

@@ -7,6 +7,7 @@
 //! sequence number. The simulator never reads the wall clock except for one
 //! base `Instant` that all virtual times are offsets of.
 
+pub mod latency;
 mod scenario;
 
 use std::cmp::Ordering;
@@ -67,6 +68,10 @@ pub struct Network {
     pub latency: (Duration, Duration),
     /// Probability that a datagram is lost, 0.0 to 1.0. Streams are reliable.
     pub loss: f64,
+    /// Round-trip times between node indexes, `rtt[i][j]`; a packet then
+    /// takes half of it, with no jitter. Nodes outside the matrix use
+    /// `latency`.
+    pub rtt: Option<std::sync::Arc<Vec<Vec<Duration>>>>,
 }
 
 impl Default for Network {
@@ -74,6 +79,7 @@ impl Default for Network {
         Network {
             latency: (Duration::from_millis(1), Duration::from_millis(5)),
             loss: 0.0,
+            rtt: None,
         }
     }
 }
@@ -505,6 +511,14 @@ impl Sim {
         self.join(i, seed);
     }
 
+    /// Places node `i`'s network coordinate.
+    pub fn set_coordinate(&mut self, i: usize, coordinate: crate::coord::Coordinate) {
+        self.nodes[i]
+            .core
+            .set_coordinate(coordinate)
+            .expect("invariant: a valid coordinate");
+    }
+
     /// Node `i` keeps a snapshot file (in memory) from now on.
     pub fn enable_snapshot(&mut self, i: usize) {
         self.nodes[i].snapshot = Some(Vec::new());
@@ -594,7 +608,12 @@ impl Sim {
         });
     }
 
-    fn latency(&mut self) -> Duration {
+    fn latency(&mut self, from: usize, to: Option<usize>) -> Duration {
+        if let (Some(matrix), Some(to)) = (&self.network.rtt, to) {
+            if let Some(rtt) = matrix.get(from).and_then(|row| row.get(to)) {
+                return *rtt / 2;
+            }
+        }
         let (lo, hi) = self.network.latency;
         if hi <= lo {
             return lo;
@@ -632,7 +651,8 @@ impl Sim {
                     if self.network.loss > 0.0 && self.rng.random_bool(self.network.loss.min(1.0)) {
                         continue;
                     }
-                    let at = self.now + self.latency();
+                    let to = self.by_addr.get(&t.to).copied();
+                    let at = self.now + self.latency(i, to);
                     self.schedule(
                         at,
                         Action::Packet {
@@ -643,7 +663,8 @@ impl Sim {
                     );
                 }
                 TransmitKind::Stream { token, deadline } => {
-                    let at = self.now + self.latency();
+                    let to = self.by_addr.get(&t.to).copied();
+                    let at = self.now + self.latency(i, to);
                     self.schedule(
                         at,
                         Action::StreamRequest {
@@ -657,7 +678,8 @@ impl Sim {
                     );
                 }
                 TransmitKind::StreamOneWay => {
-                    let at = self.now + self.latency();
+                    let to = self.by_addr.get(&t.to).copied();
+                    let at = self.now + self.latency(i, to);
                     let deadline = at;
                     self.schedule(
                         at,
@@ -744,7 +766,7 @@ impl Sim {
                 self.record.conflicts.push((at, observer, name, outcome));
                 return;
             }
-            SerfEvent::QueryAck { .. } | SerfEvent::ProbeAcked { .. } => return,
+            SerfEvent::QueryAck { .. } => return,
         };
         self.hash_trace(at, observer, kind as u64, subject.as_bytes());
         let subject_index = self.by_name.get(&subject).copied();
@@ -860,8 +882,9 @@ impl Sim {
                         Ok(None) | Err(_) => Err(StreamError::Io("connection closed".into())),
                     };
                     // A slow node answers late and reads the answer late.
-                    let delay =
-                        self.latency() + self.inbound_delay(t) + self.inbound_delay(from_node);
+                    let delay = self.latency(t, Some(from_node))
+                        + self.inbound_delay(t)
+                        + self.inbound_delay(from_node);
                     let (at, reply) = if now + delay > deadline {
                         (deadline.max(now), Err(StreamError::Timeout))
                     } else {

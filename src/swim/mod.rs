@@ -106,7 +106,8 @@ pub enum Event {
         /// The state.
         payload: Vec<u8>,
     },
-    /// A probe was answered (with the round-trip time and the ack payload).
+    /// A probe was answered directly by its target (with the round-trip
+    /// time and the ack payload).
     ProbeAcked {
         /// The probed member.
         name: Arc<str>,
@@ -785,7 +786,7 @@ impl Swim {
                 Ok(())
             }
             (PendingStream::FallbackPing { seq }, Message::Ack(ack)) if ack.seq == seq => {
-                self.handle_ack(now, ack);
+                self.handle_ack(now, None, ack);
                 Ok(())
             }
             _ => {
@@ -924,7 +925,7 @@ impl Swim {
         match message {
             Message::Ping(ping) => self.handle_ping(ping),
             Message::IndirectPing(req) => self.handle_indirect_ping(now, req),
-            Message::Ack(ack) => self.handle_ack(now, ack),
+            Message::Ack(ack) => self.handle_ack(now, Some(from), ack),
             Message::Nack(nack) => self.handle_nack(nack),
             Message::Suspect(s) => self.handle_suspect(now, s),
             Message::Alive(a) => {
@@ -980,15 +981,21 @@ impl Swim {
         self.arm(now + self.config.probe_timeout, Timer::RelayTimeout(seq));
     }
 
-    fn handle_ack(&mut self, now: Instant, ack: Ack) {
+    /// `from`: the datagram's source, `None` for an ack over a stream.
+    fn handle_ack(&mut self, now: Instant, from: Option<SocketAddr>, ack: Ack) {
         match self.acks.remove(&ack.seq) {
             Some(AckHandler::Probe { target, sent, .. }) => {
                 self.apply_awareness(-1);
-                self.events.push_back(Event::ProbeAcked {
-                    name: target,
-                    rtt: now.saturating_duration_since(sent),
-                    payload: ack.payload,
-                });
+                // Only a direct answer measures the round trip to the target
+                // (a relayed ack or a stream adds other legs).
+                let direct = from.is_some() && self.member(&target).map(|m| m.addr) == from;
+                if direct {
+                    self.events.push_back(Event::ProbeAcked {
+                        name: target,
+                        rtt: now.saturating_duration_since(sent),
+                        payload: ack.payload,
+                    });
+                }
             }
             Some(AckHandler::Relay {
                 requester,
