@@ -806,7 +806,8 @@ class Pool:
         tags match every ``tags`` regular expression) and returns its
         replies as an iterable of :class:`QueryAck` (with ``request_ack``)
         and :class:`QueryResponse`, ending at the query's deadline
-        (``timeout`` seconds; by default the library's, from the pool size).
+        (``timeout`` seconds, above 0; by default gossip interval ×
+        ``query_timeout_mult`` × ceil(log10(members + 1))).
         ``relay_factor`` asks that many extra members to relay each response.
         """
         lib = self._lib
@@ -819,7 +820,9 @@ class Pool:
         relay = _u32(relay_factor, "relay_factor")
         if relay > 255:
             raise InvalidArgumentError(f"relay_factor = {relay} is outside 0..255", E.ERR_INVALID_ARGUMENT)
-        ms = _timeout_ms(timeout)
+        ms = _timeout_ms(timeout, "query timeout")
+        if ms == 0:
+            raise InvalidArgumentError("a query timeout must be above 0 seconds", E.ERR_INVALID_ARGUMENT)
         params = None
         if node_list or tag_list or request_ack or relay or ms is not None:
             out = c_void_p()

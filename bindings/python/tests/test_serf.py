@@ -206,6 +206,8 @@ def test_query_bad_inputs(rt: hearsay.Runtime) -> None:
             p.query("big", b"z" * 5000)
         with pytest.raises(hearsay.InvalidArgumentError):
             p.query("relay", relay_factor=1000)
+        with pytest.raises(hearsay.InvalidArgumentError):
+            p.query("no-time", timeout=0)
         results = p.query("self", timeout=2.0)
         q = await_event(p, lambda e: isinstance(e, hearsay.Query), 5)
         assert q is not None
