@@ -201,6 +201,36 @@ typedef int32_t hearsay_status;
 #endif // __cplusplus
 
 /**
+ * What a query reply is.
+ */
+enum hearsay_reply_type
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Not a reply type: returned for a NULL reply.
+   */
+  HEARSAY_REPLY_NONE = 0,
+  /**
+   * A member received the query (only when acks were requested with
+   * `hearsay_query_params_set_request_ack`). It has no payload.
+   */
+  HEARSAY_REPLY_ACK = 1,
+  /**
+   * A member answered with `hearsay_pool_respond`.
+   */
+  HEARSAY_REPLY_RESPONSE = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum hearsay_reply_type hearsay_reply_type;
+#else
+typedef int32_t hearsay_reply_type;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Named starting points for a config: memberlist's published defaults.
  */
 enum hearsay_profile
@@ -279,6 +309,39 @@ typedef struct hearsay_members hearsay_members;
  * blocked in `hearsay_pool_next_event`).
  */
 typedef struct hearsay_pool hearsay_pool;
+
+/**
+ * One query in flight, started by `hearsay_pool_query`. Pull its acks and
+ * responses with `hearsay_query_next` until it returns
+ * `HEARSAY_ERR_CLOSED`; free it with `hearsay_query_free` (before or after
+ * its end, and before or after its pool is freed).
+ *
+ * Thread-safe: every call may be made from any thread at the same time as
+ * any other, except `hearsay_query_free`, which must be the last call on
+ * it. Several threads may wait in `hearsay_query_next` at once; each reply
+ * goes to one of them.
+ */
+typedef struct hearsay_query hearsay_query;
+
+/**
+ * The parameters of a query, built before `hearsay_pool_query`: which
+ * nodes respond (by name and by tag), whether to ask for acks, how many
+ * relays carry each response, and how long to collect. Create with
+ * `hearsay_query_params_new`, free with `hearsay_query_params_free`.
+ *
+ * `hearsay_pool_query` copies it: it can be reused or freed right after.
+ * Not thread-safe: it must not be changed by one thread while another
+ * uses it (reading it from several threads at once is fine).
+ */
+typedef struct hearsay_query_params hearsay_query_params;
+
+/**
+ * One ack or response of a query, taken with `hearsay_query_next`, freed
+ * with `hearsay_query_reply_free`; what it lends (sender name, payload)
+ * lives until then. Immutable, so any number of threads may read it at
+ * once; it must not be freed while another thread reads it.
+ */
+typedef struct hearsay_query_reply hearsay_query_reply;
 
 /**
  * A runtime: one background thread that runs every pool created on it.
@@ -454,6 +517,19 @@ hearsay_result hearsay_config_set_awareness_max_multiplier(struct hearsay_config
 hearsay_result hearsay_config_set_bind_addr(struct hearsay_config *c, const char *ip_port);
 
 /**
+ * Sets the coalescing period of user events sent with `coalesce`, in
+ * milliseconds: of the events of one name received within it, only the
+ * latest is delivered, at most this long after the first. 0 (the default)
+ * turns coalescing off; above 0 needs a quiescent period above 0 too.
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. The relation is checked by
+ * `hearsay_config_validate` and `hearsay_pool_new`
+ * (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+ * the same config.
+ */
+hearsay_result hearsay_config_set_coalesce_period_ms(struct hearsay_config *c, uint32_t ms);
+
+/**
  * Sets after how long a dead member's name may be taken over from a
  * new address, in milliseconds; 0 means never (the default).
  *
@@ -570,6 +646,19 @@ hearsay_result hearsay_config_set_max_packet_size(struct hearsay_config *c, uint
 hearsay_result hearsay_config_set_max_push_pull_members(struct hearsay_config *c, uint32_t n);
 
 /**
+ * Sets the largest response payload this node sends with
+ * `hearsay_pool_respond`, in bytes (16 to max packet size − 64; default
+ * 1024). Larger responses are refused with
+ * `HEARSAY_ERR_INVALID_ARGUMENT`.
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. The range is checked by
+ * `hearsay_config_validate` and `hearsay_pool_new`
+ * (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+ * the same config.
+ */
+hearsay_result hearsay_config_set_max_query_response_size(struct hearsay_config *c, uint32_t bytes);
+
+/**
  * Sets the largest TCP frame accepted, in bytes (64 KiB to 1 GiB).
  *
  * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. The range is checked by
@@ -578,6 +667,18 @@ hearsay_result hearsay_config_set_max_push_pull_members(struct hearsay_config *c
  * the same config.
  */
 hearsay_result hearsay_config_set_max_stream_size(struct hearsay_config *c, uint32_t bytes);
+
+/**
+ * Sets the largest encoded user event this node sends, in bytes (16 to
+ * max packet size − 64; default 512). `hearsay_pool_send_event` refuses
+ * larger events with `HEARSAY_ERR_INVALID_ARGUMENT`.
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. The range is checked by
+ * `hearsay_config_validate` and `hearsay_pool_new`
+ * (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+ * the same config.
+ */
+hearsay_result hearsay_config_set_max_user_event_size(struct hearsay_config *c, uint32_t bytes);
 
 /**
  * Turns nacks in indirect probes (Lifeguard) on (default) or off.
@@ -631,6 +732,76 @@ hearsay_result hearsay_config_set_probe_timeout_ms(struct hearsay_config *c, uin
  * the same config.
  */
 hearsay_result hearsay_config_set_push_pull_interval_ms(struct hearsay_config *c, uint32_t ms);
+
+/**
+ * Sets the multiplier of the default query timeout: gossip interval ×
+ * `mult` × ceil(log10(members + 1)) (at least 1; default 16). Used by
+ * queries whose parameters set no timeout.
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. The range is checked by
+ * `hearsay_config_validate` and `hearsay_pool_new`
+ * (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+ * the same config.
+ */
+hearsay_result hearsay_config_set_query_timeout_mult(struct hearsay_config *c, uint32_t mult);
+
+/**
+ * Sets the quiescent period of coalescing, in milliseconds: a batch of
+ * coalesced events is also delivered once none arrived for this long
+ * (default 0; must be above 0 when the coalescing period is).
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. The relation is checked by
+ * `hearsay_config_validate` and `hearsay_pool_new`
+ * (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+ * the same config.
+ */
+hearsay_result hearsay_config_set_quiescent_period_ms(struct hearsay_config *c, uint32_t ms);
+
+/**
+ * Sets how often failed and left members are checked for reaping (being
+ * forgotten after the reconnect or tombstone timeout), in milliseconds
+ * (above 0; default 15000).
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. The range is checked by
+ * `hearsay_config_validate` and `hearsay_pool_new`
+ * (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+ * the same config.
+ */
+hearsay_result hearsay_config_set_reap_interval_ms(struct hearsay_config *c, uint32_t ms);
+
+/**
+ * Sets how often failed members are tried again, in milliseconds (above
+ * 0; default 30000): each interval, the pool as a whole makes about one
+ * join attempt to the last address of a failed member.
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. The range is checked by
+ * `hearsay_config_validate` and `hearsay_pool_new`
+ * (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+ * the same config.
+ */
+hearsay_result hearsay_config_set_reconnect_interval_ms(struct hearsay_config *c, uint32_t ms);
+
+/**
+ * Sets how long a failed member is kept (and retried) before it is reaped
+ * (`HEARSAY_EVENT_MEMBER_REAP`), in milliseconds (above 0; default 24 h,
+ * the most a `uint32_t` of milliseconds holds is about 49 days).
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. The range is checked by
+ * `hearsay_config_validate` and `hearsay_pool_new`
+ * (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+ * the same config.
+ */
+hearsay_result hearsay_config_set_reconnect_timeout_ms(struct hearsay_config *c, uint32_t ms);
+
+/**
+ * Turns on (default) or off the settling of name conflicts about the
+ * local node by a vote of the members. Conflicts are reported as
+ * `HEARSAY_EVENT_NAME_CONFLICT` either way.
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. Not thread-safe for the same
+ * config.
+ */
+hearsay_result hearsay_config_set_resolve_name_conflicts(struct hearsay_config *c, bool on);
 
 /**
  * Sets the retransmit multiplier: each broadcast is sent
@@ -704,6 +875,17 @@ hearsay_result hearsay_config_set_tcp_fallback_probe(struct hearsay_config *c, b
  * the same config.
  */
 hearsay_result hearsay_config_set_tcp_timeout_ms(struct hearsay_config *c, uint32_t ms);
+
+/**
+ * Sets how long a member that left is kept before it is reaped
+ * (`HEARSAY_EVENT_MEMBER_REAP`), in milliseconds (above 0; default 24 h).
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. The range is checked by
+ * `hearsay_config_validate` and `hearsay_pool_new`
+ * (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+ * the same config.
+ */
+hearsay_result hearsay_config_set_tombstone_timeout_ms(struct hearsay_config *c, uint32_t ms);
 
 /**
  * Checks every setting, as `hearsay_pool_new` will.
@@ -895,7 +1077,8 @@ void hearsay_pool_free(struct hearsay_pool *p);
 /**
  * Joins the pool through `n` seed addresses ("ip:port" or "host:port"):
  * a full state exchange over TCP with each, waiting at most the TCP
- * timeout (`hearsay_config_set_tcp_timeout_ms`).
+ * timeout (`hearsay_config_set_tcp_timeout_ms`). User events sent before
+ * the join are delivered (see `hearsay_pool_join_ignore_old`).
  *
  * On success writes how many seeds answered to `*n_joined` (at least 1
  * when `n` > 0). If none answered, returns `HEARSAY_ERR_IO` and leaves
@@ -910,6 +1093,26 @@ hearsay_result hearsay_pool_join(struct hearsay_pool *p,
                                  const char *const *addrs,
                                  size_t n,
                                  size_t *n_joined);
+
+/**
+ * `hearsay_pool_join`, choosing what happens to user events sent before
+ * the join: with `ignore_old_events`, this node does not deliver them
+ * (only events sent after the join arrive as `HEARSAY_EVENT_USER`);
+ * without, it behaves exactly as `hearsay_pool_join`.
+ *
+ * Results, NULL handling and out-parameter as `hearsay_pool_join`: on
+ * success `*n_joined` is the number of seeds that answered; none answering
+ * gives `HEARSAY_ERR_IO` with `*n_joined` untouched; NULL `p`, `n_joined`,
+ * `addrs` (with `n` > 0) or any `addrs[i]` gives
+ * `HEARSAY_ERR_NULL_PARAMETER`; invalid UTF-8 or a bad address
+ * `HEARSAY_ERR_INVALID_ARGUMENT`. The strings are only read during the
+ * call. Blocks the calling thread; thread-safe.
+ */
+hearsay_result hearsay_pool_join_ignore_old(struct hearsay_pool *p,
+                                            const char *const *addrs,
+                                            size_t n,
+                                            bool ignore_old_events,
+                                            size_t *n_joined);
 
 /**
  * Leaves the pool gracefully: announces it and waits until the
@@ -987,6 +1190,31 @@ hearsay_result hearsay_pool_next_event(struct hearsay_pool *p,
  * NULL `p`. Thread-safe.
  */
 const char *hearsay_pool_node_name(const struct hearsay_pool *p);
+
+/**
+ * Sends a query `name` with `payload` (`len` bytes) to the members that
+ * pass the filters of `params` (NULL: the defaults of
+ * `hearsay_query_params_new`), this node included. Each of them gets a
+ * `HEARSAY_EVENT_QUERY` event and may answer it with
+ * `hearsay_pool_respond`.
+ *
+ * On success writes the query to `*out`; the caller owns it, pulls acks
+ * and responses with `hearsay_query_next`, and frees it with
+ * `hearsay_query_free`. The encoded query must fit `max_query_size`
+ * (1,024 bytes by default). NULL `p`, `name` or `out`, or NULL `payload`
+ * with `len` > 0, gives `HEARSAY_ERR_NULL_PARAMETER`; invalid UTF-8, a
+ * name that is empty or longer than 128 bytes, or a query too large gives
+ * `HEARSAY_ERR_INVALID_ARGUMENT` (too many queries of this node pending at
+ * once too); a stopped pool (its runtime freed) `HEARSAY_ERR_CLOSED`. On
+ * error `*out` is untouched. `name`, `payload` and `params` are only read
+ * during the call. Thread-safe.
+ */
+hearsay_result hearsay_pool_query(struct hearsay_pool *p,
+                                  const char *name,
+                                  const uint8_t *payload,
+                                  size_t len,
+                                  const struct hearsay_query_params *params,
+                                  struct hearsay_query **out);
 
 /**
  * Removes one of the local node's tags while the pool runs; a key that is
@@ -1072,6 +1300,151 @@ hearsay_result hearsay_pool_set_tags(struct hearsay_pool *p,
  * error `*out` is untouched. Thread-safe.
  */
 hearsay_result hearsay_pool_stats(const struct hearsay_pool *p, struct hearsay_stats *out);
+
+/**
+ * How many milliseconds are left until the query's deadline (after which
+ * members refuse to respond and `hearsay_query_next` ends with
+ * `HEARSAY_ERR_CLOSED`); 0 once it passed, and for a NULL `q`.
+ * Thread-safe.
+ */
+uint64_t hearsay_query_deadline_ms(const struct hearsay_query *q);
+
+/**
+ * Frees a query. NULL does nothing. Replies not taken yet are dropped;
+ * replies already taken stay valid until freed. Must be the last call on
+ * `q`: no other thread may be inside a call on it.
+ */
+void hearsay_query_free(struct hearsay_query *q);
+
+/**
+ * Takes the next ack or response of a query, waiting up to `timeout_ms`
+ * milliseconds for one: 0 does not wait, -1 waits until the query's
+ * deadline. Replies arrive in the order they were received.
+ *
+ * On success (`HEARSAY_OK`) writes the reply to `*out`; the caller owns it
+ * and frees it with `hearsay_query_reply_free`. `HEARSAY_EMPTY` (1) means
+ * none arrived in time; `HEARSAY_ERR_CLOSED` that the query is over (its
+ * deadline passed, or its pool stopped) and every reply was taken: later
+ * calls return it too. `*out` is untouched then. NULL `q` or `out` gives
+ * `HEARSAY_ERR_NULL_PARAMETER`, a timeout below -1
+ * `HEARSAY_ERR_INVALID_ARGUMENT`. Blocks the calling thread; thread-safe:
+ * several threads may wait at once, each reply goes to one of them, and
+ * each returns by its own timeout.
+ */
+hearsay_result hearsay_query_next(struct hearsay_query *q,
+                                  int32_t timeout_ms,
+                                  struct hearsay_query_reply **out);
+
+/**
+ * Adds `node` to the nodes that may respond: once any node is added, only
+ * the named nodes respond (and acknowledge). Adding a name twice is the
+ * same as once.
+ *
+ * `node` is copied. NULL `q` or `node` gives `HEARSAY_ERR_NULL_PARAMETER`;
+ * invalid UTF-8, an empty name or one longer than 128 bytes
+ * `HEARSAY_ERR_INVALID_ARGUMENT`; on error `q` is unchanged. Not
+ * thread-safe for the same parameters.
+ */
+hearsay_result hearsay_query_params_add_node(struct hearsay_query_params *q, const char *node);
+
+/**
+ * Restricts the responders to nodes that have tag `tag` with a value
+ * matched by the regular expression `regex` (Rust `regex` syntax, not
+ * anchored: use `^...$` to match the whole value). Every filter must
+ * match; a second filter on the same tag replaces the first.
+ *
+ * `tag` and `regex` are copied. NULL `q`, `tag` or `regex` gives
+ * `HEARSAY_ERR_NULL_PARAMETER`; invalid UTF-8, an empty tag, or a `regex`
+ * that does not compile give `HEARSAY_ERR_INVALID_ARGUMENT` (the last
+ * error holds the regular expression's error); on error `q` is unchanged.
+ * Not thread-safe for the same parameters.
+ */
+hearsay_result hearsay_query_params_add_tag_filter(struct hearsay_query_params *q,
+                                                   const char *tag,
+                                                   const char *regex);
+
+/**
+ * Frees query parameters. NULL does nothing. Queries started with them
+ * are not affected (they hold a copy).
+ */
+void hearsay_query_params_free(struct hearsay_query_params *q);
+
+/**
+ * Creates query parameters with the defaults: every member responds, no
+ * acks, no relays, the default timeout for the pool size.
+ *
+ * On success writes them to `*out`; the caller owns them and frees them
+ * with `hearsay_query_params_free`. NULL `out` gives
+ * `HEARSAY_ERR_NULL_PARAMETER` (`*out` is untouched on error).
+ * Thread-safe.
+ */
+hearsay_result hearsay_query_params_new(struct hearsay_query_params **out);
+
+/**
+ * Sets how many other members each response is also relayed through
+ * (0, the default, sends it directly only). Relays make an answer more
+ * likely to arrive over a lossy network; duplicates are removed, so each
+ * member's response is still delivered once.
+ *
+ * NULL `q` gives `HEARSAY_ERR_NULL_PARAMETER`. Not thread-safe for the
+ * same parameters.
+ */
+hearsay_result hearsay_query_params_set_relay_factor(struct hearsay_query_params *q,
+                                                     uint8_t relay_factor);
+
+/**
+ * Asks every member that receives the query (and passes the filters) to
+ * acknowledge it: acks arrive from `hearsay_query_next` as
+ * `HEARSAY_REPLY_ACK`, whether or not the member responds. Default off.
+ *
+ * NULL `q` gives `HEARSAY_ERR_NULL_PARAMETER`. Not thread-safe for the
+ * same parameters.
+ */
+hearsay_result hearsay_query_params_set_request_ack(struct hearsay_query_params *q, bool on);
+
+/**
+ * Sets how long the query collects acks and responses, in milliseconds;
+ * members refuse to respond after it. 0 (the default) means the default
+ * for the pool size: gossip interval × `query_timeout_mult` ×
+ * ceil(log10(members + 1)).
+ *
+ * NULL `q` gives `HEARSAY_ERR_NULL_PARAMETER`. Not thread-safe for the
+ * same parameters.
+ */
+hearsay_result hearsay_query_params_set_timeout_ms(struct hearsay_query_params *q,
+                                                   uint32_t timeout_ms);
+
+/**
+ * Frees a reply and what it lends (sender name, payload). NULL does
+ * nothing. The caller must not use `r` or anything borrowed from it
+ * afterwards.
+ */
+void hearsay_query_reply_free(struct hearsay_query_reply *r);
+
+/**
+ * The name of the member that sent the reply; NULL for a NULL `r`.
+ *
+ * Borrowed from the reply: valid until `hearsay_query_reply_free(r)`; do
+ * not free it. The name comes from the network: an interior NUL is shown
+ * as U+FFFD. Thread-safe.
+ */
+const char *hearsay_query_reply_from(const struct hearsay_query_reply *r);
+
+/**
+ * The payload of a response, with its length in `*len`. Acks and empty
+ * responses have none: NULL, and `*len` is set to 0.
+ *
+ * NULL `r` or `len` returns NULL and leaves `*len` untouched. The bytes
+ * are borrowed from the reply: valid until `hearsay_query_reply_free(r)`;
+ * do not free them. Thread-safe.
+ */
+const uint8_t *hearsay_query_reply_payload(const struct hearsay_query_reply *r, size_t *len);
+
+/**
+ * The reply's type: `HEARSAY_REPLY_ACK` (1) or `HEARSAY_REPLY_RESPONSE`
+ * (2); `HEARSAY_REPLY_NONE` (0) for a NULL `r`. Thread-safe.
+ */
+hearsay_reply_type hearsay_query_reply_type(const struct hearsay_query_reply *r);
 
 /**
  * The name of a result code, e.g. "HEARSAY_ERR_IO" for -4, or

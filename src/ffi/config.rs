@@ -665,3 +665,195 @@ pub extern "C" fn hearsay_config_set_tcp_fallback_probe(
         hearsay_result::HEARSAY_OK
     }
 }
+
+// One setter per knob of the Serf layer (`serf::SerfConfig`). Ranges are
+// checked by `validate`.
+
+/// Sets how often failed and left members are checked for reaping (being
+/// forgotten after the reconnect or tombstone timeout), in milliseconds
+/// (above 0; default 15000).
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. The range is checked by
+/// `hearsay_config_validate` and `hearsay_pool_new`
+/// (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+/// the same config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_reap_interval_ms(
+    c: *mut hearsay_config,
+    ms: u32,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.serf.reap_interval = millis(ms);
+        hearsay_result::HEARSAY_OK
+    }
+}
+
+/// Sets how often failed members are tried again, in milliseconds (above
+/// 0; default 30000): each interval, the pool as a whole makes about one
+/// join attempt to the last address of a failed member.
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. The range is checked by
+/// `hearsay_config_validate` and `hearsay_pool_new`
+/// (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+/// the same config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_reconnect_interval_ms(
+    c: *mut hearsay_config,
+    ms: u32,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.serf.reconnect_interval = millis(ms);
+        hearsay_result::HEARSAY_OK
+    }
+}
+
+/// Sets how long a failed member is kept (and retried) before it is reaped
+/// (`HEARSAY_EVENT_MEMBER_REAP`), in milliseconds (above 0; default 24 h,
+/// the most a `uint32_t` of milliseconds holds is about 49 days).
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. The range is checked by
+/// `hearsay_config_validate` and `hearsay_pool_new`
+/// (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+/// the same config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_reconnect_timeout_ms(
+    c: *mut hearsay_config,
+    ms: u32,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.serf.reconnect_timeout = millis(ms);
+        hearsay_result::HEARSAY_OK
+    }
+}
+
+/// Sets how long a member that left is kept before it is reaped
+/// (`HEARSAY_EVENT_MEMBER_REAP`), in milliseconds (above 0; default 24 h).
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. The range is checked by
+/// `hearsay_config_validate` and `hearsay_pool_new`
+/// (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+/// the same config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_tombstone_timeout_ms(
+    c: *mut hearsay_config,
+    ms: u32,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.serf.tombstone_timeout = millis(ms);
+        hearsay_result::HEARSAY_OK
+    }
+}
+
+/// Sets the largest encoded user event this node sends, in bytes (16 to
+/// max packet size − 64; default 512). `hearsay_pool_send_event` refuses
+/// larger events with `HEARSAY_ERR_INVALID_ARGUMENT`.
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. The range is checked by
+/// `hearsay_config_validate` and `hearsay_pool_new`
+/// (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+/// the same config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_max_user_event_size(
+    c: *mut hearsay_config,
+    bytes: u32,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.serf.max_user_event_size = to_usize(bytes);
+        hearsay_result::HEARSAY_OK
+    }
+}
+
+/// Sets the largest response payload this node sends with
+/// `hearsay_pool_respond`, in bytes (16 to max packet size − 64; default
+/// 1024). Larger responses are refused with
+/// `HEARSAY_ERR_INVALID_ARGUMENT`.
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. The range is checked by
+/// `hearsay_config_validate` and `hearsay_pool_new`
+/// (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+/// the same config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_max_query_response_size(
+    c: *mut hearsay_config,
+    bytes: u32,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.serf.max_query_response_size = to_usize(bytes);
+        hearsay_result::HEARSAY_OK
+    }
+}
+
+/// Sets the multiplier of the default query timeout: gossip interval ×
+/// `mult` × ceil(log10(members + 1)) (at least 1; default 16). Used by
+/// queries whose parameters set no timeout.
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. The range is checked by
+/// `hearsay_config_validate` and `hearsay_pool_new`
+/// (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+/// the same config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_query_timeout_mult(
+    c: *mut hearsay_config,
+    mult: u32,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.serf.query_timeout_mult = mult;
+        hearsay_result::HEARSAY_OK
+    }
+}
+
+/// Sets the coalescing period of user events sent with `coalesce`, in
+/// milliseconds: of the events of one name received within it, only the
+/// latest is delivered, at most this long after the first. 0 (the default)
+/// turns coalescing off; above 0 needs a quiescent period above 0 too.
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. The relation is checked by
+/// `hearsay_config_validate` and `hearsay_pool_new`
+/// (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+/// the same config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_coalesce_period_ms(
+    c: *mut hearsay_config,
+    ms: u32,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.serf.coalesce_period = millis(ms);
+        hearsay_result::HEARSAY_OK
+    }
+}
+
+/// Sets the quiescent period of coalescing, in milliseconds: a batch of
+/// coalesced events is also delivered once none arrived for this long
+/// (default 0; must be above 0 when the coalescing period is).
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. The relation is checked by
+/// `hearsay_config_validate` and `hearsay_pool_new`
+/// (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+/// the same config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_quiescent_period_ms(
+    c: *mut hearsay_config,
+    ms: u32,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.serf.quiescent_period = millis(ms);
+        hearsay_result::HEARSAY_OK
+    }
+}
+
+/// Turns on (default) or off the settling of name conflicts about the
+/// local node by a vote of the members. Conflicts are reported as
+/// `HEARSAY_EVENT_NAME_CONFLICT` either way.
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. Not thread-safe for the same
+/// config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_resolve_name_conflicts(
+    c: *mut hearsay_config,
+    on: bool,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.serf.resolve_name_conflicts = on;
+        hearsay_result::HEARSAY_OK
+    }
+}

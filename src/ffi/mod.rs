@@ -35,5 +35,6 @@ pub mod error;
 pub mod event;
 pub mod members;
 pub mod pool;
+pub mod query;
 pub mod runtime;
 pub mod version;

@@ -22,7 +22,7 @@ use crate::runtime::{Pool, PoolStats};
 /// blocked in `hearsay_pool_next_event`).
 #[allow(non_camel_case_types)]
 pub struct hearsay_pool {
-    pool: Pool,
+    pub(crate) pool: Pool,
     name: CString,
     /// The local node's tags as last set, so that one tag can be changed
     /// without knowing the others. The lock also orders concurrent tag
@@ -234,7 +234,8 @@ pub extern "C" fn hearsay_pool_node_name(p: *const hearsay_pool) -> *const c_cha
 
 /// Joins the pool through `n` seed addresses ("ip:port" or "host:port"):
 /// a full state exchange over TCP with each, waiting at most the TCP
-/// timeout (`hearsay_config_set_tcp_timeout_ms`).
+/// timeout (`hearsay_config_set_tcp_timeout_ms`). User events sent before
+/// the join are delivered (see `hearsay_pool_join_ignore_old`).
 ///
 /// On success writes how many seeds answered to `*n_joined` (at least 1
 /// when `n` > 0). If none answered, returns `HEARSAY_ERR_IO` and leaves
@@ -252,27 +253,63 @@ pub extern "C" fn hearsay_pool_join(
     n_joined: *mut usize,
 ) -> hearsay_result {
     ffi_boundary! {
-        let p = try_ref!(p);
-        let items = try_slice!(addrs, n);
-        let n_joined = try_out!(n_joined);
-        let mut seeds = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            seeds.push(try_cstr!(*item, format!("addrs[{i}]")));
-        }
-        match p.pool.join(&seeds) {
-            Ok(0) if !seeds.is_empty() => fail(
-                hearsay_result::HEARSAY_ERR_IO,
-                format!(
-                    "none of the {} seed addresses answered within the TCP timeout",
-                    seeds.len()
-                ),
+        join(p, addrs, n, false, n_joined)
+    }
+}
+
+/// `hearsay_pool_join`, choosing what happens to user events sent before
+/// the join: with `ignore_old_events`, this node does not deliver them
+/// (only events sent after the join arrive as `HEARSAY_EVENT_USER`);
+/// without, it behaves exactly as `hearsay_pool_join`.
+///
+/// Results, NULL handling and out-parameter as `hearsay_pool_join`: on
+/// success `*n_joined` is the number of seeds that answered; none answering
+/// gives `HEARSAY_ERR_IO` with `*n_joined` untouched; NULL `p`, `n_joined`,
+/// `addrs` (with `n` > 0) or any `addrs[i]` gives
+/// `HEARSAY_ERR_NULL_PARAMETER`; invalid UTF-8 or a bad address
+/// `HEARSAY_ERR_INVALID_ARGUMENT`. The strings are only read during the
+/// call. Blocks the calling thread; thread-safe.
+#[no_mangle]
+pub extern "C" fn hearsay_pool_join_ignore_old(
+    p: *mut hearsay_pool,
+    addrs: *const *const c_char,
+    n: usize,
+    ignore_old_events: bool,
+    n_joined: *mut usize,
+) -> hearsay_result {
+    ffi_boundary! {
+        join(p, addrs, n, ignore_old_events, n_joined)
+    }
+}
+
+/// The body of both join calls (inside their panic boundary).
+fn join(
+    p: *mut hearsay_pool,
+    addrs: *const *const c_char,
+    n: usize,
+    ignore_old_events: bool,
+    n_joined: *mut usize,
+) -> hearsay_result {
+    let p = try_ref!(p);
+    let items = try_slice!(addrs, n);
+    let n_joined = try_out!(n_joined);
+    let mut seeds = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        seeds.push(try_cstr!(*item, format!("addrs[{i}]")));
+    }
+    match p.pool.join_with(&seeds, ignore_old_events) {
+        Ok(0) if !seeds.is_empty() => fail(
+            hearsay_result::HEARSAY_ERR_IO,
+            format!(
+                "none of the {} seed addresses answered within the TCP timeout",
+                seeds.len()
             ),
-            Ok(joined) => {
-                n_joined.write(joined);
-                hearsay_result::HEARSAY_OK
-            }
-            Err(e) => from_runtime(e),
+        ),
+        Ok(joined) => {
+            n_joined.write(joined);
+            hearsay_result::HEARSAY_OK
         }
+        Err(e) => from_runtime(e),
     }
 }
 
