@@ -3,7 +3,9 @@
  * malformed addresses, a port in use, a join nobody answers, a buffer too
  * small, an index past the end, out-of-range settings and a panic each give
  * the documented code with a non-empty last error; out-parameters are left
- * untouched on error; _free(NULL) does nothing.
+ * untouched on error; _free(NULL) does nothing. The same for the query
+ * calls, the Serf settings and hearsay_pool_join_ignore_old, with a query a
+ * pool answers itself, and one that outlives its pool.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -81,6 +83,9 @@ static void free_null_is_a_no_op(void) {
     hearsay_pool_free(NULL);
     hearsay_members_free(NULL);
     hearsay_event_free(NULL);
+    hearsay_query_params_free(NULL);
+    hearsay_query_free(NULL);
+    hearsay_query_reply_free(NULL);
 }
 
 static void panics_are_caught(void) {
@@ -182,6 +187,26 @@ static void config_errors(void) {
                 HEARSAY_ERR_NULL_PARAMETER, "NULL");
     CHECK_ERROR(hearsay_config_set_tcp_fallback_probe(NULL, true),
                 HEARSAY_ERR_NULL_PARAMETER, "NULL");
+    CHECK_ERROR(hearsay_config_set_reap_interval_ms(NULL, 1),
+                HEARSAY_ERR_NULL_PARAMETER, "NULL");
+    CHECK_ERROR(hearsay_config_set_reconnect_interval_ms(NULL, 1),
+                HEARSAY_ERR_NULL_PARAMETER, "NULL");
+    CHECK_ERROR(hearsay_config_set_reconnect_timeout_ms(NULL, 1),
+                HEARSAY_ERR_NULL_PARAMETER, "NULL");
+    CHECK_ERROR(hearsay_config_set_tombstone_timeout_ms(NULL, 1),
+                HEARSAY_ERR_NULL_PARAMETER, "NULL");
+    CHECK_ERROR(hearsay_config_set_max_user_event_size(NULL, 1),
+                HEARSAY_ERR_NULL_PARAMETER, "NULL");
+    CHECK_ERROR(hearsay_config_set_max_query_response_size(NULL, 1),
+                HEARSAY_ERR_NULL_PARAMETER, "NULL");
+    CHECK_ERROR(hearsay_config_set_query_timeout_mult(NULL, 1),
+                HEARSAY_ERR_NULL_PARAMETER, "NULL");
+    CHECK_ERROR(hearsay_config_set_coalesce_period_ms(NULL, 1),
+                HEARSAY_ERR_NULL_PARAMETER, "NULL");
+    CHECK_ERROR(hearsay_config_set_quiescent_period_ms(NULL, 1),
+                HEARSAY_ERR_NULL_PARAMETER, "NULL");
+    CHECK_ERROR(hearsay_config_set_resolve_name_conflicts(NULL, true),
+                HEARSAY_ERR_NULL_PARAMETER, "NULL");
 
     /* Invalid UTF-8 and malformed addresses. */
     CHECK_ERROR(hearsay_config_set_node_name(c, BAD_UTF8),
@@ -240,8 +265,206 @@ static void config_errors(void) {
                 "advertise");
     CHECK_OK(hearsay_config_set_advertise_addr(c, "127.0.0.1:7946"));
     CHECK_OK(hearsay_config_validate(c));
+
+    /* The Serf settings: out of range, named by validate. */
+    CHECK_OK(hearsay_config_set_reap_interval_ms(c, 0));
+    CHECK_ERROR(hearsay_config_validate(c), HEARSAY_ERR_INVALID_ARGUMENT,
+                "reap_interval");
+    CHECK_OK(hearsay_config_set_reap_interval_ms(c, 1000));
+    CHECK_OK(hearsay_config_set_reconnect_interval_ms(c, 0));
+    CHECK_ERROR(hearsay_config_validate(c), HEARSAY_ERR_INVALID_ARGUMENT,
+                "reconnect_interval");
+    CHECK_OK(hearsay_config_set_reconnect_interval_ms(c, 1000));
+    CHECK_OK(hearsay_config_set_reconnect_timeout_ms(c, 0));
+    CHECK_ERROR(hearsay_config_validate(c), HEARSAY_ERR_INVALID_ARGUMENT,
+                "reconnect_timeout");
+    CHECK_OK(hearsay_config_set_reconnect_timeout_ms(c, 60000));
+    CHECK_OK(hearsay_config_set_tombstone_timeout_ms(c, 0));
+    CHECK_ERROR(hearsay_config_validate(c), HEARSAY_ERR_INVALID_ARGUMENT,
+                "tombstone_timeout");
+    CHECK_OK(hearsay_config_set_tombstone_timeout_ms(c, 60000));
+    CHECK_OK(hearsay_config_set_max_user_event_size(c, 8));
+    CHECK_ERROR(hearsay_config_validate(c), HEARSAY_ERR_INVALID_ARGUMENT,
+                "max_user_event_size");
+    CHECK_OK(hearsay_config_set_max_user_event_size(c, 512));
+    CHECK_OK(hearsay_config_set_max_query_response_size(c, 70000));
+    CHECK_ERROR(hearsay_config_validate(c), HEARSAY_ERR_INVALID_ARGUMENT,
+                "max_query_response_size");
+    CHECK_OK(hearsay_config_set_max_query_response_size(c, 1024));
+    CHECK_OK(hearsay_config_set_query_timeout_mult(c, 0));
+    CHECK_ERROR(hearsay_config_validate(c), HEARSAY_ERR_INVALID_ARGUMENT,
+                "query_timeout_mult");
+    CHECK_OK(hearsay_config_set_query_timeout_mult(c, 16));
+    CHECK_OK(hearsay_config_set_coalesce_period_ms(c, 100));
+    CHECK_ERROR(hearsay_config_validate(c), HEARSAY_ERR_INVALID_ARGUMENT,
+                "quiescent_period");
+    CHECK_OK(hearsay_config_set_quiescent_period_ms(c, 50));
+    CHECK_OK(hearsay_config_set_resolve_name_conflicts(c, false));
+    CHECK_OK(hearsay_config_validate(c));
     hearsay_config_free(c);
 }
+
+static void query_params_errors(void) {
+    hearsay_query_params *sentinel = (hearsay_query_params *)0x1;
+    hearsay_query_params *q = sentinel;
+    CHECK_ERROR(hearsay_query_params_new(NULL), HEARSAY_ERR_NULL_PARAMETER,
+                "out");
+    CHECK_OK(hearsay_query_params_new(&q));
+    CHECK(q != sentinel && q != NULL);
+
+    CHECK_ERROR(hearsay_query_params_add_node(NULL, "n"),
+                HEARSAY_ERR_NULL_PARAMETER, "NULL");
+    CHECK_ERROR(hearsay_query_params_add_node(q, NULL),
+                HEARSAY_ERR_NULL_PARAMETER, "node");
+    CHECK_ERROR(hearsay_query_params_add_node(q, BAD_UTF8),
+                HEARSAY_ERR_INVALID_ARGUMENT, "UTF-8");
+    CHECK_ERROR(hearsay_query_params_add_node(q, ""),
+                HEARSAY_ERR_INVALID_ARGUMENT, "node name");
+    char long_name[200];
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = 0;
+    CHECK_ERROR(hearsay_query_params_add_node(q, long_name),
+                HEARSAY_ERR_INVALID_ARGUMENT, "128");
+
+    CHECK_ERROR(hearsay_query_params_add_tag_filter(NULL, "t", "x"),
+                HEARSAY_ERR_NULL_PARAMETER, "NULL");
+    CHECK_ERROR(hearsay_query_params_add_tag_filter(q, NULL, "x"),
+                HEARSAY_ERR_NULL_PARAMETER, "tag");
+    CHECK_ERROR(hearsay_query_params_add_tag_filter(q, "t", NULL),
+                HEARSAY_ERR_NULL_PARAMETER, "regex");
+    CHECK_ERROR(hearsay_query_params_add_tag_filter(q, BAD_UTF8, "x"),
+                HEARSAY_ERR_INVALID_ARGUMENT, "UTF-8");
+    CHECK_ERROR(hearsay_query_params_add_tag_filter(q, "t", BAD_UTF8),
+                HEARSAY_ERR_INVALID_ARGUMENT, "UTF-8");
+    CHECK_ERROR(hearsay_query_params_add_tag_filter(q, "", "x"),
+                HEARSAY_ERR_INVALID_ARGUMENT, "empty");
+    /* The regular expression's own error is in the message. */
+    CHECK_ERROR(hearsay_query_params_add_tag_filter(q, "role", "(web"),
+                HEARSAY_ERR_INVALID_ARGUMENT, "unclosed group");
+    CHECK_ERROR(hearsay_query_params_add_tag_filter(q, "role", "[z-a]"),
+                HEARSAY_ERR_INVALID_ARGUMENT, "not a regular expression");
+
+    CHECK_ERROR(hearsay_query_params_set_request_ack(NULL, true),
+                HEARSAY_ERR_NULL_PARAMETER, "NULL");
+    CHECK_ERROR(hearsay_query_params_set_relay_factor(NULL, 2),
+                HEARSAY_ERR_NULL_PARAMETER, "NULL");
+    CHECK_ERROR(hearsay_query_params_set_timeout_ms(NULL, 100),
+                HEARSAY_ERR_NULL_PARAMETER, "NULL");
+
+    CHECK_OK(hearsay_query_params_add_node(q, "n"));
+    CHECK_OK(hearsay_query_params_add_tag_filter(q, "role", "^(web|db)$"));
+    CHECK_OK(hearsay_query_params_set_request_ack(q, true));
+    CHECK_OK(hearsay_query_params_set_relay_factor(q, 255));
+    CHECK_OK(hearsay_query_params_set_timeout_ms(q, 0));
+    hearsay_query_params_free(q);
+}
+
+/* A query `p` sends and answers itself: every query call's NULL and
+ * invalid arguments, the reply accessors, the end of a query. */
+static void query_errors(hearsay_pool *p) {
+    const uint8_t payload[3] = {1, 2, 3};
+    hearsay_query *qsentinel = (hearsay_query *)0x1;
+    hearsay_query *q = qsentinel;
+    CHECK_ERROR(hearsay_pool_query(NULL, "q", payload, 3, NULL, &q),
+                HEARSAY_ERR_NULL_PARAMETER, "NULL");
+    CHECK_ERROR(hearsay_pool_query(p, NULL, payload, 3, NULL, &q),
+                HEARSAY_ERR_NULL_PARAMETER, "name");
+    CHECK_ERROR(hearsay_pool_query(p, "q", NULL, 3, NULL, &q),
+                HEARSAY_ERR_NULL_PARAMETER, "payload");
+    CHECK_ERROR(hearsay_pool_query(p, "q", payload, 3, NULL, NULL),
+                HEARSAY_ERR_NULL_PARAMETER, "out");
+    CHECK_ERROR(hearsay_pool_query(p, BAD_UTF8, payload, 3, NULL, &q),
+                HEARSAY_ERR_INVALID_ARGUMENT, "UTF-8");
+    CHECK_ERROR(hearsay_pool_query(p, "", payload, 3, NULL, &q),
+                HEARSAY_ERR_INVALID_ARGUMENT, "query name");
+    static uint8_t oversized[1100];
+    CHECK_ERROR(hearsay_pool_query(p, "q", oversized, sizeof oversized, NULL,
+                                   &q),
+                HEARSAY_ERR_INVALID_ARGUMENT, "max_query_size");
+    CHECK(q == qsentinel);
+
+    hearsay_query_params *params = NULL;
+    CHECK_OK(hearsay_query_params_new(&params));
+    CHECK_OK(hearsay_query_params_set_request_ack(params, true));
+    CHECK_OK(hearsay_query_params_set_timeout_ms(params, 1500));
+    CHECK_OK(hearsay_pool_query(p, "ping", payload, 3, params, &q));
+    CHECK(q != qsentinel && q != NULL);
+    hearsay_query_params_free(params);
+    uint64_t left = hearsay_query_deadline_ms(q);
+    CHECK(left > 0 && left <= 1500);
+    CHECK_FALLBACK(hearsay_query_deadline_ms(NULL), 0, "NULL");
+
+    /* The pool receives its own query. */
+    hearsay_event *e = NULL;
+    CHECK_OK(hearsay_pool_next_event(p, 5000, &e));
+    CHECK(hearsay_event_get_type(e) == HEARSAY_EVENT_QUERY);
+    CHECK(strcmp(hearsay_event_name(e), "ping") == 0);
+    size_t len = 0;
+    const uint8_t *data = hearsay_event_payload(e, &len);
+    CHECK(len == 3 && memcmp(data, payload, 3) == 0);
+
+    /* respond: NULLs, a non-query event, too large, then the answer. */
+    CHECK_ERROR(hearsay_pool_respond(NULL, e, payload, 3),
+                HEARSAY_ERR_NULL_PARAMETER, "NULL");
+    CHECK_ERROR(hearsay_pool_respond(p, e, NULL, 3),
+                HEARSAY_ERR_NULL_PARAMETER, "payload");
+    static uint8_t big_answer[2000];
+    CHECK_ERROR(hearsay_pool_respond(p, e, big_answer, sizeof big_answer),
+                HEARSAY_ERR_INVALID_ARGUMENT, "max_query_response_size");
+    CHECK_OK(hearsay_pool_send_event(p, "not-a-query", NULL, 0, false));
+    hearsay_event *user = NULL;
+    CHECK_OK(hearsay_pool_next_event(p, 5000, &user));
+    CHECK(hearsay_event_get_type(user) == HEARSAY_EVENT_USER);
+    CHECK_ERROR(hearsay_pool_respond(p, user, payload, 3),
+                HEARSAY_ERR_INVALID_ARGUMENT, "not a query");
+    hearsay_event_free(user);
+    CHECK_OK(hearsay_pool_respond(p, e, (const uint8_t *)"pong", 4));
+    hearsay_event_free(e);
+
+    /* next: NULLs, a timeout below -1, then the ack and the response. */
+    hearsay_query_reply *rsentinel = (hearsay_query_reply *)0x1;
+    hearsay_query_reply *r = rsentinel;
+    CHECK_ERROR(hearsay_query_next(NULL, 0, &r), HEARSAY_ERR_NULL_PARAMETER,
+                "NULL");
+    CHECK_ERROR(hearsay_query_next(q, 0, NULL), HEARSAY_ERR_NULL_PARAMETER,
+                "out");
+    CHECK_ERROR(hearsay_query_next(q, -2, &r), HEARSAY_ERR_INVALID_ARGUMENT,
+                "timeout_ms");
+    CHECK(r == rsentinel);
+    int acks = 0, responses = 0;
+    hearsay_result res;
+    for (int round = 0; round < 100; round++) {
+        res = hearsay_query_next(q, -1, &r);
+        if (res != HEARSAY_OK)
+            break;
+        CHECK(strcmp(hearsay_query_reply_from(r), "errors-a") == 0);
+        data = hearsay_query_reply_payload(r, &len);
+        if (hearsay_query_reply_type(r) == HEARSAY_REPLY_ACK) {
+            CHECK(data == NULL && len == 0);
+            acks++;
+        } else {
+            CHECK(hearsay_query_reply_type(r) == HEARSAY_REPLY_RESPONSE);
+            CHECK(len == 4 && memcmp(data, "pong", 4) == 0);
+            responses++;
+        }
+        /* The accessors' NULL arguments, on a live reply. */
+        len = 42;
+        CHECK_FALLBACK(hearsay_query_reply_payload(r, NULL), NULL, "len");
+        CHECK_FALLBACK(hearsay_query_reply_payload(NULL, &len), NULL, "NULL");
+        CHECK(len == 42);
+        hearsay_query_reply_free(r);
+        r = rsentinel;
+    }
+    CHECK_RESULT(res, HEARSAY_ERR_CLOSED);
+    CHECK(r == rsentinel);
+    CHECK(acks == 1 && responses == 1);
+    CHECK_RESULT(hearsay_query_next(q, 0, &r), HEARSAY_ERR_CLOSED);
+    CHECK(hearsay_query_deadline_ms(q) == 0);
+    CHECK_FALLBACK(hearsay_query_reply_type(NULL), HEARSAY_REPLY_NONE, "NULL");
+    CHECK_FALLBACK(hearsay_query_reply_from(NULL), NULL, "NULL");
+    hearsay_query_free(q);
+}
+
 
 static void pool_errors(void) {
     hearsay_runtime *rt = NULL;
@@ -331,6 +554,28 @@ static void pool_errors(void) {
     CHECK_OK(hearsay_pool_join(p, NULL, 0, &joined));
     CHECK(joined == 0);
 
+    /* join_ignore_old: the same checks. */
+    seeds[0] = addr;
+    seeds[1] = NULL;
+    joined = 777;
+    CHECK_ERROR(hearsay_pool_join_ignore_old(NULL, seeds, 1, true, &joined),
+                HEARSAY_ERR_NULL_PARAMETER, "NULL");
+    CHECK_ERROR(hearsay_pool_join_ignore_old(p, NULL, 1, true, &joined),
+                HEARSAY_ERR_NULL_PARAMETER, "addrs");
+    CHECK_ERROR(hearsay_pool_join_ignore_old(p, seeds, 1, true, NULL),
+                HEARSAY_ERR_NULL_PARAMETER, "n_joined");
+    CHECK_ERROR(hearsay_pool_join_ignore_old(p, seeds, 2, false, &joined),
+                HEARSAY_ERR_NULL_PARAMETER, "addrs[1]");
+    seeds[1] = BAD_UTF8;
+    CHECK_ERROR(hearsay_pool_join_ignore_old(p, seeds, 2, true, &joined),
+                HEARSAY_ERR_INVALID_ARGUMENT, "UTF-8");
+    seeds[0] = "not-an-addr";
+    CHECK_ERROR(hearsay_pool_join_ignore_old(p, seeds, 1, true, &joined),
+                HEARSAY_ERR_INVALID_ARGUMENT, "not-an-addr");
+    CHECK(joined == 777);
+    CHECK_OK(hearsay_pool_join_ignore_old(p, NULL, 0, true, &joined));
+    CHECK(joined == 0);
+
     int tcp = bound_socket(SOCK_STREAM, &port); /* bound, not listening */
     char silent[64];
     snprintf(silent, sizeof silent, "127.0.0.1:%d", port);
@@ -379,6 +624,13 @@ static void pool_errors(void) {
     CHECK_ERROR(hearsay_pool_force_leave(p, "nobody", false), HEARSAY_ERR_INVALID_ARGUMENT,
                 "nobody");
     CHECK_ERROR(hearsay_pool_force_leave(NULL, "x", true), HEARSAY_ERR_NULL_PARAMETER, "NULL");
+    CHECK_ERROR(hearsay_pool_force_leave(p, NULL, true), HEARSAY_ERR_NULL_PARAMETER, "name");
+    CHECK_ERROR(hearsay_pool_force_leave(p, BAD_UTF8, true), HEARSAY_ERR_INVALID_ARGUMENT,
+                "UTF-8");
+    CHECK_ERROR(hearsay_pool_force_leave(p, "errors-a", false), HEARSAY_ERR_INVALID_ARGUMENT,
+                "local node");
+
+    query_errors(p);
 
     /* members and the snapshot accessors. */
     hearsay_members *msentinel = (hearsay_members *)0x1;
@@ -487,7 +739,15 @@ static void pool_errors(void) {
     CHECK_ERROR(hearsay_pool_leave(NULL, 100), HEARSAY_ERR_NULL_PARAMETER,
                 "NULL");
 
+    /* A query outlives its pool: once the pool is freed it is over. */
+    hearsay_query *orphan = NULL;
+    CHECK_OK(hearsay_pool_query(p, "orphan", NULL, 0, NULL, &orphan));
     hearsay_pool_free(p);
+    hearsay_query_reply *reply = (hearsay_query_reply *)0x1;
+    CHECK_RESULT(hearsay_query_next(orphan, -1, &reply), HEARSAY_ERR_CLOSED);
+    CHECK(reply == (hearsay_query_reply *)0x1);
+    hearsay_query_free(orphan);
+
     hearsay_config_free(c);
     hearsay_runtime_free(rt);
 }
@@ -497,6 +757,7 @@ int main(void) {
     free_null_is_a_no_op();
     panics_are_caught();
     config_errors();
+    query_params_errors();
     pool_errors();
     printf("test_errors: ok\n");
     return 0;
