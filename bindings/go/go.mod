@@ -1,0 +1,3 @@
+module github.com/hearsay-project/hearsay/bindings/go
+
+go 1.22
