@@ -1517,7 +1517,7 @@ impl Serf {
         self.event_clock.witness(state.event_ltime);
         self.query_clock.witness(state.query_ltime);
         if self.ignore_old_pending {
-            self.event_min_time = self.event_min_time.max(state.event_ltime + 1);
+            self.event_min_time = self.event_min_time.max(state.event_ltime);
         }
         let left: BTreeSet<&String> = state.left_members.iter().collect();
         for (node, &ltime) in &state.status_ltimes {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{Network, ObservationKind, Sim};
+use crate::serf::SerfConfig;
 use crate::swim::{Config, Profile};
 
 /// Settings of the standard scenario.
@@ -19,8 +20,9 @@ pub struct StandardOptions {
     pub seed: u64,
     /// Datagram loss rate, 0.0 to 1.0.
     pub loss: f64,
-    /// Protocol settings (defaults to the profile's).
-    pub config: Config,
+    /// Protocol settings (the profile's defaults, with network coordinates
+    /// off: they do not change membership, and cost memory at scale).
+    pub config: SerfConfig,
     /// Virtual time over which the nodes join.
     pub rollout: Duration,
 }
@@ -33,7 +35,10 @@ impl StandardOptions {
             profile,
             seed,
             loss,
-            config: Config::for_profile(profile),
+            config: SerfConfig {
+                coordinates: None,
+                ..SerfConfig::with_swim(Config::for_profile(profile))
+            },
             rollout: Duration::from_secs(10),
         }
     }
@@ -131,10 +136,10 @@ pub fn run_standard_with_progress(
     )
     .without_first_alive_matrix();
     let step = options.rollout / n as u32;
-    sim.add_node(options.config.clone());
+    sim.add_node_with(options.config.clone(), Vec::new());
     for i in 1..n {
         sim.run_for(step);
-        let node = sim.add_node(options.config.clone());
+        let node = sim.add_node_with(options.config.clone(), Vec::new());
         sim.join(node, 0);
         if i % 64 == 0 {
             progress(0.3 * i as f64 / n as f64);

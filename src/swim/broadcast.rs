@@ -20,11 +20,19 @@ struct Item {
 }
 
 /// A queue of encoded messages to piggyback and gossip.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct BroadcastQueue {
     items: BTreeMap<Key, Item>,
     by_subject: HashMap<Arc<str>, Key, BuildHasherDefault<FixedHasher>>,
     next_id: u64,
+    max_len: usize,
+    dropped: u64,
+}
+
+impl Default for BroadcastQueue {
+    fn default() -> Self {
+        BroadcastQueue::with_max_len(usize::MAX)
+    }
 }
 
 /// Smallest message worth looking for once the packet is nearly full.
@@ -34,6 +42,24 @@ const MIN_MESSAGE_LEN: usize = 12;
 const MAX_MISSES: usize = 16;
 
 impl BroadcastQueue {
+    /// A queue that holds at most `max_len` messages: beyond it, the
+    /// messages sent most often (the oldest among equals) are dropped, as
+    /// they have spread the most.
+    pub fn with_max_len(max_len: usize) -> BroadcastQueue {
+        BroadcastQueue {
+            items: BTreeMap::new(),
+            by_subject: HashMap::default(),
+            next_id: 0,
+            max_len: max_len.max(1),
+            dropped: 0,
+        }
+    }
+
+    /// Messages dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
     /// Queues an encoded message. A message with a subject replaces the
     /// queued message about the same subject.
     pub fn push(&mut self, subject: Option<Arc<str>>, bytes: Vec<u8>) {
@@ -48,6 +74,16 @@ impl BroadcastQueue {
             self.by_subject.insert(subject.clone(), key);
         }
         self.items.insert(key, Item { subject, bytes });
+        while self.items.len() > self.max_len {
+            let (_, item) = self
+                .items
+                .pop_last()
+                .expect("invariant: the queue is over its limit, so not empty");
+            if let Some(subject) = &item.subject {
+                self.by_subject.remove(subject);
+            }
+            self.dropped += 1;
+        }
     }
 
     /// Whether a message about `subject` is still queued.
@@ -153,6 +189,22 @@ mod tests {
         let mut out = Vec::new();
         q.take(30, 2, 3, &mut out, 10);
         assert_eq!(out, vec![vec![2; 20]], "the never-sent message goes first");
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_most_sent_oldest_first() {
+        let mut q = BroadcastQueue::with_max_len(2);
+        q.push(Some("a".into()), vec![1; 20]);
+        let mut out = Vec::new();
+        q.take(1000, 2, 10, &mut out, 10);
+        q.push(Some("b".into()), vec![2; 20]);
+        q.push(Some("c".into()), vec![3; 20]);
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.dropped(), 1);
+        assert!(!q.contains("a"), "the message already sent once went");
+        assert!(q.contains("b") && q.contains("c"));
+        q.push(None, vec![4; 20]);
+        assert!(!q.contains("b"), "then the oldest of the unsent");
     }
 
     #[test]

@@ -95,6 +95,9 @@ pub struct Config {
     pub max_stream_size: usize,
     /// Most members accepted from one push-pull. Default 100,000.
     pub max_push_pull_members: usize,
+    /// Most messages waiting in each broadcast queue (membership, and the
+    /// layer above's); beyond it the most-sent are dropped. Default 4,096.
+    pub max_broadcast_queue: usize,
     /// Label stamped on every packet; pools sharing a port are told apart by
     /// it, and packets with another label are dropped. Default none.
     pub label: Option<String>,
@@ -127,6 +130,7 @@ impl Config {
             max_meta_size: 512,
             max_stream_size: 16 << 20,
             max_push_pull_members: 100_000,
+            max_broadcast_queue: 4096,
             label: None,
         }
     }
@@ -247,6 +251,9 @@ impl Config {
         }
         if self.max_stream_size < 64 * 1024 || self.max_stream_size > 1 << 30 {
             return err("max_stream_size", "must be between 64 KiB and 1 GiB".into());
+        }
+        if self.max_broadcast_queue < 16 {
+            return err("max_broadcast_queue", "must be at least 16".into());
         }
         if self.max_push_pull_members == 0 {
             return err("max_push_pull_members", "must be at least 1".into());

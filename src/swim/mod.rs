@@ -269,6 +269,9 @@ pub struct Stats {
     pub refutations: u64,
     /// Broadcasts received again moments after a first copy, not decoded.
     pub duplicates_skipped: u64,
+    /// Broadcasts dropped from a full queue before being sent their full
+    /// number of times.
+    pub broadcasts_dropped: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -432,6 +435,7 @@ impl Swim {
             )));
         }
         let name: Arc<str> = name.into();
+        let max_queue = config.max_broadcast_queue;
         let mut swim = Swim {
             config,
             name: name.clone(),
@@ -447,8 +451,8 @@ impl Swim {
             timers: BTreeMap::new(),
             next_timer_id: 0,
             suspicion_timers: FixedMap::default(),
-            broadcasts: BroadcastQueue::default(),
-            user_broadcasts: BroadcastQueue::default(),
+            broadcasts: BroadcastQueue::with_max_len(max_queue),
+            user_broadcasts: BroadcastQueue::with_max_len(max_queue),
             awareness: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -536,8 +540,10 @@ impl Swim {
     }
 
     /// Counters.
-    pub fn stats(&self) -> &Stats {
-        &self.stats
+    pub fn stats(&self) -> Stats {
+        let mut stats = self.stats.clone();
+        stats.broadcasts_dropped = self.broadcasts.dropped() + self.user_broadcasts.dropped();
+        stats
     }
 
     /// Mutable counters, for drivers that drop packets before the core sees them.
