@@ -1,8 +1,11 @@
 // User events and queries through the C++ binding: each user event is
 // delivered exactly once to every pool (the sender included); queries reach
 // the members their filters select, which respond; acks; errors of respond.
+#include <atomic>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "harness.hpp"
 
@@ -119,6 +122,49 @@ TEST(user_event_ltime_orders_causally) {
     WAIT_UNTIL((second = pools[0].next_event(milliseconds(10)), second && second->is_user() && second->name == "second"),
                10000);
     CHECK_MSG(second->ltime > first->ltime, second->ltime << " <= " << first->ltime);
+}
+
+TEST(threads_share_a_pool) {
+    hearsay::Runtime rt;
+    std::vector<hearsay::Pool> pools = cluster(rt, {"a", "b"});
+    hearsay::Pool& b = pools[1];
+    constexpr int kEvents = 20;
+
+    // Two threads pull b's events while this one sends from a and reads b's
+    // members and stats: each event goes to exactly one of the threads.
+    std::mutex mu;
+    std::map<std::string, int> got;
+    std::atomic<bool> stop{false};
+    auto consume = [&]() {
+        while (!stop) {
+            if (auto e = b.next_event(milliseconds(50))) {
+                if (!e->is_user()) continue;
+                std::lock_guard<std::mutex> lock(mu);
+                got[e->name] += 1;
+            }
+        }
+    };
+    std::thread t1(consume), t2(consume);
+    auto done = [&]() {
+        std::lock_guard<std::mutex> lock(mu);
+        return got.size() == static_cast<std::size_t>(kEvents);
+    };
+    bool all = false;
+    try {
+        for (int i = 0; i < kEvents; ++i) pools[0].send_event("e" + std::to_string(i), std::to_string(i));
+        all = harness::wait_until([&] { return b.members().size() == 2 && b.stats().members_alive == 2 && done(); },
+                                  milliseconds(10000));
+    } catch (...) {
+        stop = true;
+        t1.join();
+        t2.join();
+        throw;
+    }
+    stop = true;
+    t1.join();
+    t2.join();
+    CHECK(all);
+    for (const auto& kv : got) CHECK_MSG(kv.second == 1, kv.first << " taken " << kv.second << " times");
 }
 
 TEST(queries_with_responses) {
