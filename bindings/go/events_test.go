@@ -77,16 +77,32 @@ func TestJoinIgnoreOld(t *testing.T) {
 	seed := localAddr(t, a)
 	ignoring := newPool(t, rt, fastConfig("ignoring"))
 	plain := newPool(t, rt, fastConfig("plain"))
-	ri := record(t, ignoring, nil)
 	rp := record(t, plain, nil)
 	if _, err := ignoring.JoinIgnoreOld(context.Background(), seed); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := plain.Join(context.Background(), seed); err != nil {
-		t.Fatal(err)
-	}
 	named := func(name string) func(Event) bool {
 		return func(e Event) bool { return e.Type == EventUser && e.Name == name }
+	}
+	// What the pool queued before the join finished: a gossip round of a
+	// can reach it between a's accepting it and its merging a's state (as
+	// in Serf), so the old event may be there. Nothing older than the join
+	// may come later.
+	for {
+		ev, ok, err := ignoring.next("drain", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		if named("old")(ev) {
+			t.Logf("the old event arrived by gossip before the join completed")
+		}
+	}
+	ri := record(t, ignoring, nil)
+	if _, err := plain.Join(context.Background(), seed); err != nil {
+		t.Fatal(err)
 	}
 	rp.await(t, 10*time.Second, "the old event after a plain join", named("old"))
 	for _, name := range []string{"new-1", "new-2"} {
@@ -99,7 +115,7 @@ func TestJoinIgnoreOld(t *testing.T) {
 	}
 	ri.await(t, 10*time.Second, "new-2", named("new-2"))
 	if k := ri.count(named("old")); k != 0 {
-		t.Fatalf("JoinIgnoreOld delivered the old event %d times", k)
+		t.Fatalf("the old event was delivered %d times after JoinIgnoreOld returned", k)
 	}
 	if ri.count(named("new-1")) == 0 {
 		// The library sets the minimum event time to the seed's event clock
