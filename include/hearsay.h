@@ -351,6 +351,33 @@ typedef struct hearsay_query_reply hearsay_query_reply;
 typedef struct hearsay_runtime hearsay_runtime;
 
 /**
+ * A Vivaldi network coordinate, filled by `hearsay_pool_coordinate`.
+ * Distances are in seconds; `vec` holds `dimensions` values (8 by default).
+ */
+typedef struct hearsay_coordinate {
+  /**
+   * How many entries of `vec` are used.
+   */
+  uint32_t dimensions;
+  /**
+   * The position in Euclidean space, in seconds.
+   */
+  double vec[64];
+  /**
+   * Confidence in the position (lower is better), 0 to 1.5.
+   */
+  double error;
+  /**
+   * Adjustment term added to every distance, in seconds.
+   */
+  double adjustment;
+  /**
+   * Height (the access link's share of every round trip), in seconds.
+   */
+  double height;
+} hearsay_coordinate;
+
+/**
  * Counters of one pool, filled by `hearsay_pool_stats`.
  *
  * Versioned by size: set `size` to `sizeof(hearsay_stats)` before the call.
@@ -1039,6 +1066,33 @@ void hearsay_members_free(struct hearsay_members *m);
 const struct hearsay_member *hearsay_members_get(const struct hearsay_members *m, size_t i);
 
 /**
+ * Writes the network coordinate of member `name` (NULL: the local node) to
+ * `*out`. `HEARSAY_EMPTY` (1) when none is known yet (no probe of it has
+ * been answered) or coordinates are off; `*out` is untouched then.
+ *
+ * NULL `p` or `out` gives `HEARSAY_ERR_NULL_PARAMETER`, invalid UTF-8
+ * `HEARSAY_ERR_INVALID_ARGUMENT`, a stopped pool `HEARSAY_ERR_CLOSED`.
+ * Thread-safe.
+ */
+hearsay_result hearsay_pool_coordinate(const struct hearsay_pool *p,
+                                       const char *name,
+                                       struct hearsay_coordinate *out);
+
+/**
+ * Writes to `*rtt_us` the round-trip time between members `a` and `b`
+ * (NULL `b`: the local node) estimated from their coordinates, in
+ * microseconds. `HEARSAY_EMPTY` (1) when either coordinate is unknown;
+ * `*rtt_us` is untouched then.
+ *
+ * NULL `p`, `a` or `rtt_us` gives `HEARSAY_ERR_NULL_PARAMETER`, invalid
+ * UTF-8 `HEARSAY_ERR_INVALID_ARGUMENT`. Thread-safe.
+ */
+hearsay_result hearsay_pool_estimated_rtt(const struct hearsay_pool *p,
+                                          const char *a,
+                                          const char *b,
+                                          uint64_t *rtt_us);
+
+/**
  * A file descriptor that is readable (for poll, select, epoll) exactly
  * while events are waiting, so an event loop can call
  * `hearsay_pool_next_event(p, 0, &e)` when it is. Do not read, write or
@@ -1148,6 +1202,18 @@ hearsay_result hearsay_pool_local_addr(const struct hearsay_pool *p, char *buf, 
  * error `*out` is untouched. Thread-safe.
  */
 hearsay_result hearsay_pool_members(const struct hearsay_pool *p, struct hearsay_members **out);
+
+/**
+ * A snapshot of every member sorted by estimated round-trip time from
+ * member `from` (NULL: the local node), nearest first; members without a
+ * coordinate come last. Read and free it like `hearsay_pool_members`'s.
+ *
+ * An unknown `from` gives `HEARSAY_ERR_INVALID_ARGUMENT`; NULL `p` or `out`
+ * `HEARSAY_ERR_NULL_PARAMETER`; `*out` is untouched on error. Thread-safe.
+ */
+hearsay_result hearsay_pool_members_near(const struct hearsay_pool *p,
+                                         const char *from,
+                                         struct hearsay_members **out);
 
 /**
  * Creates a pool on `rt` from a copy of `c`: binds UDP and TCP on its bind

@@ -31,6 +31,7 @@ pub mod panic;
 #[macro_use]
 pub mod cast;
 pub mod config;
+pub mod coordinate;
 pub mod error;
 pub mod event;
 pub mod members;

@@ -17,6 +17,7 @@ use super::endpoint::{read_frame, Endpoint, InboundStream, Route};
 use super::events::EventQueue;
 use super::snapshot::SnapshotFile;
 use super::{Error, ErrorKind};
+use crate::coord::Coordinate;
 use crate::serf::{
     tags, ConflictOutcome, QueryHandle, QueryParams, QueryTicket, Serf, SerfConfig, SerfEvent,
     SerfMember,
@@ -325,6 +326,14 @@ enum PoolCommand {
     Stats {
         reply: oneshot::Sender<PoolStats>,
     },
+    Coordinates {
+        names: Vec<String>,
+        reply: oneshot::Sender<Vec<Option<Coordinate>>>,
+    },
+    MembersNear {
+        from: Option<String>,
+        reply: oneshot::Sender<Result<Vec<(MemberInfo, Option<Duration>)>, Error>>,
+    },
     SetTags {
         tags: BTreeMap<String, String>,
         reply: oneshot::Sender<Result<(), Error>>,
@@ -465,6 +474,39 @@ impl Pool {
     /// Counters.
     pub fn stats(&self) -> Result<PoolStats, Error> {
         self.call(|reply| PoolCommand::Stats { reply })
+    }
+
+    /// The network coordinate of a member (the local node's for its own
+    /// name); `None` until one is known, or with coordinates off.
+    pub fn coordinate(&self, name: &str) -> Result<Option<Coordinate>, Error> {
+        let names = vec![name.to_owned()];
+        Ok(self
+            .call(|reply| PoolCommand::Coordinates { names, reply })?
+            .pop()
+            .flatten())
+    }
+
+    /// Estimated round-trip time between two members (`b` = `None`: the
+    /// local node), from their coordinates; `None` when either is unknown.
+    pub fn estimated_rtt(&self, a: &str, b: Option<&str>) -> Result<Option<Duration>, Error> {
+        let b = b.unwrap_or(self.name()).to_owned();
+        let names = vec![a.to_owned(), b];
+        let coords = self.call(|reply| PoolCommand::Coordinates { names, reply })?;
+        Ok(match (&coords[0], &coords[1]) {
+            (Some(x), Some(y)) => x.distance_to(y).ok(),
+            _ => None,
+        })
+    }
+
+    /// Members sorted by estimated round-trip time from `from` (`None`: the
+    /// local node), nearest first, with the estimate; members without a
+    /// coordinate come last (Consul's `?near=`).
+    pub fn members_near(
+        &self,
+        from: Option<&str>,
+    ) -> Result<Vec<(MemberInfo, Option<Duration>)>, Error> {
+        let from = from.map(str::to_owned);
+        self.call(|reply| PoolCommand::MembersNear { from, reply })?
     }
 
     /// Replaces the local node's tags; every member sees an update.
@@ -852,6 +894,29 @@ impl Driver {
             }
             PoolCommand::Stats { reply } => {
                 let _ = reply.send(self.stats());
+            }
+            PoolCommand::Coordinates { names, reply } => {
+                let coords = names
+                    .iter()
+                    .map(|n| self.core.member_coordinate(n).cloned())
+                    .collect();
+                let _ = reply.send(coords);
+            }
+            PoolCommand::MembersNear { from, reply } => {
+                let from = from.unwrap_or_else(|| self.core.name().to_owned());
+                let result = if self.core.member(&from).is_none() {
+                    Err(Error::invalid(format!("no member named '{from}'")))
+                } else {
+                    Ok(self
+                        .core
+                        .members_by_rtt(&from)
+                        .into_iter()
+                        .filter_map(|(name, rtt)| {
+                            self.core.member(&name).map(|m| (self.info(m), rtt))
+                        })
+                        .collect())
+                };
+                let _ = reply.send(result);
             }
             PoolCommand::SetTags { tags, reply } => {
                 let result = self

@@ -1030,6 +1030,10 @@ impl Serf {
     /// Estimated round-trip time between two members (either may be the
     /// local node), from their coordinates.
     pub fn estimated_rtt(&self, a: &str, b: &str) -> Option<Duration> {
+        if a == b {
+            // A node is no distance from itself, whatever its height.
+            return self.member_coordinate(a).map(|_| Duration::ZERO);
+        }
         let a = self.member_coordinate(a)?;
         let b = self.member_coordinate(b)?;
         a.distance_to(b).ok()
