@@ -53,6 +53,7 @@ Timeout = Optional[float]
 #: never held up for longer than one slice.
 _SLICE_MS = 200
 _U32_MAX = 2**32 - 1
+_STATS_ROOM = 1024  # bytes offered to hearsay_pool_stats (any layout fits)
 _REPLY_ACK = 1  # HEARSAY_QUERY_REPLY_ACK
 _REPLY_RESPONSE = 2  # HEARSAY_QUERY_REPLY_RESPONSE
 
@@ -854,10 +855,13 @@ class Pool:
 
     def stats(self) -> Stats:
         """The pool's counters."""
-        st = _CStats()
-        st.size = ctypes.sizeof(_CStats)
+        # The struct is versioned by its size and only grows: offer room for
+        # layouts newer than the one known here, read the fields known.
+        buf = (ctypes.c_uint8 * _STATS_ROOM)()
+        st = _CStats.from_buffer(buf)
+        st.size = _STATS_ROOM
         with self._h as p:
-            _check(self._lib, self._lib.pool_stats(p, byref(st)))
+            _check(self._lib, self._lib.pool_stats(p, ctypes.cast(buf, ctypes.POINTER(_CStats))))
         names = [f[0] for f in _CStats._fields_ if f[0] != "size"]
         return Stats(**{name: getattr(st, name) for name in names})
 

@@ -78,26 +78,21 @@ def test_ignore_old_events_on_join(rt: hearsay.Runtime) -> None:
     assert await_event(late, lambda e: isinstance(e, hearsay.MemberEvent), 5) is not None
     b.send_event("new-1", b"after")
     b.send_event("new-2", b"after")
-    # (new-1 may be lost to the off-by-one of the xfail test below.)
-    names = [e.name for e in collect_user_events(late, 2, timeout=3)]
-    assert "new-2" in names and "old" not in names
+    names = [e.name for e in collect_user_events(late, 2)]
+    assert sorted(names) == ["new-1", "new-2"]
 
 
 @needs("pool_join_ignore_old")
-@pytest.mark.xfail(
-    strict=False,
-    reason="src/serf merge_remote_state sets event_min_time to the seed's event clock + 1, "
-    "but that clock is already the next time to use (Serf uses it as is), so the seed's "
-    "first event after the join is dropped",
-)
 def test_first_event_after_ignore_old_join_is_delivered(rt: hearsay.Runtime) -> None:
+    """The seed's next event (whose Lamport time is the clock it sent in the
+    join exchange) is not old."""
     a, b = make_cluster([rt], 2)
     a.send_event("old", b"before")
     assert collect_user_events(b, 1)[0].name == "old"
     late = rt.pool(node_name=unique("late"), **FAST)
     late.join(a.local_addr, ignore_old_events=True)
     a.send_event("new", b"after")
-    assert [e.name for e in collect_user_events(late, 1, timeout=3)] == ["new"]
+    assert [e.name for e in collect_user_events(late, 1)] == ["new"]
 
 
 def test_oversized_event_is_refused(rt: hearsay.Runtime) -> None:
