@@ -467,6 +467,15 @@ typedef struct hearsay_stats {
    * Members failed.
    */
   uint32_t members_failed;
+  /**
+   * Snapshot records that could not be written.
+   */
+  uint64_t snapshot_errors;
+  /**
+   * Broadcasts dropped from a full gossip queue before being sent their
+   * full number of times.
+   */
+  uint64_t broadcasts_dropped;
 } hearsay_stats;
 
 #ifdef __cplusplus
@@ -557,6 +566,15 @@ hearsay_result hearsay_config_set_bind_addr(struct hearsay_config *c, const char
 hearsay_result hearsay_config_set_coalesce_period_ms(struct hearsay_config *c, uint32_t ms);
 
 /**
+ * Turns network coordinates (Vivaldi, carried on probe acks) on or off
+ * (default on).
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. Not thread-safe for the same
+ * config.
+ */
+hearsay_result hearsay_config_set_coordinates(struct hearsay_config *c, bool on);
+
+/**
  * Sets after how long a dead member's name may be taken over from a
  * new address, in milliseconds; 0 means never (the default).
  *
@@ -566,6 +584,17 @@ hearsay_result hearsay_config_set_coalesce_period_ms(struct hearsay_config *c, u
  * the same config.
  */
 hearsay_result hearsay_config_set_dead_node_reclaim_ms(struct hearsay_config *c, uint32_t ms);
+
+/**
+ * Sets how many Lamport times of user events are remembered to deliver
+ * each once (16 to 65536; default 512).
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`; the range is checked by
+ * `hearsay_config_validate` and `hearsay_pool_new`
+ * (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+ * the same config.
+ */
+hearsay_result hearsay_config_set_event_buffer(struct hearsay_config *c, uint32_t value);
 
 /**
  * Sets how many events a pool keeps waiting for `hearsay_pool_next_event`;
@@ -642,6 +671,28 @@ hearsay_result hearsay_config_set_label(struct hearsay_config *c, const char *la
 hearsay_result hearsay_config_set_local_health(struct hearsay_config *c, bool on);
 
 /**
+ * Sets how many messages each gossip queue holds at most; beyond it the
+ * most-sent are dropped (at least 16; default 4096).
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`; the range is checked by
+ * `hearsay_config_validate` and `hearsay_pool_new`
+ * (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+ * the same config.
+ */
+hearsay_result hearsay_config_set_max_broadcast_queue(struct hearsay_config *c, uint32_t value);
+
+/**
+ * Sets how many intents about not-yet-known members are kept (at least
+ * 1; default 4096).
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`; the range is checked by
+ * `hearsay_config_validate` and `hearsay_pool_new`
+ * (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+ * the same config.
+ */
+hearsay_result hearsay_config_set_max_intents(struct hearsay_config *c, uint32_t value);
+
+/**
  * Sets the largest node meta (encoded tags), in bytes; it must fit a
  * packet together with the rest of an alive message.
  *
@@ -661,6 +712,17 @@ hearsay_result hearsay_config_set_max_meta_size(struct hearsay_config *c, uint32
  * the same config.
  */
 hearsay_result hearsay_config_set_max_packet_size(struct hearsay_config *c, uint32_t bytes);
+
+/**
+ * Sets how many queries of this node may be pending at once (at least
+ * 1; default 1024).
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`; the range is checked by
+ * `hearsay_config_validate` and `hearsay_pool_new`
+ * (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+ * the same config.
+ */
+hearsay_result hearsay_config_set_max_pending_queries(struct hearsay_config *c, uint32_t value);
 
 /**
  * Sets the most members accepted from one push-pull (at least 1).
@@ -684,6 +746,17 @@ hearsay_result hearsay_config_set_max_push_pull_members(struct hearsay_config *c
  * the same config.
  */
 hearsay_result hearsay_config_set_max_query_response_size(struct hearsay_config *c, uint32_t bytes);
+
+/**
+ * Sets the largest encoded query this node sends, in bytes (16 to max
+ * packet size − 64; default 1024).
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`; the range is checked by
+ * `hearsay_config_validate` and `hearsay_pool_new`
+ * (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+ * the same config.
+ */
+hearsay_result hearsay_config_set_max_query_size(struct hearsay_config *c, uint32_t value);
 
 /**
  * Sets the largest TCP frame accepted, in bytes (64 KiB to 1 GiB).
@@ -761,6 +834,17 @@ hearsay_result hearsay_config_set_probe_timeout_ms(struct hearsay_config *c, uin
 hearsay_result hearsay_config_set_push_pull_interval_ms(struct hearsay_config *c, uint32_t ms);
 
 /**
+ * Sets how many Lamport times of queries are remembered to handle each
+ * once (16 to 65536; default 512).
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`; the range is checked by
+ * `hearsay_config_validate` and `hearsay_pool_new`
+ * (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+ * the same config.
+ */
+hearsay_result hearsay_config_set_query_buffer(struct hearsay_config *c, uint32_t value);
+
+/**
  * Sets the multiplier of the default query timeout: gossip interval ×
  * `mult` × ceil(log10(members + 1)) (at least 1; default 16). Used by
  * queries whose parameters set no timeout.
@@ -795,6 +879,15 @@ hearsay_result hearsay_config_set_quiescent_period_ms(struct hearsay_config *c, 
  * the same config.
  */
 hearsay_result hearsay_config_set_reap_interval_ms(struct hearsay_config *c, uint32_t ms);
+
+/**
+ * Sets how long intents about not-yet-known members are kept, in
+ * milliseconds (default 300000).
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. Not thread-safe for the same
+ * config.
+ */
+hearsay_result hearsay_config_set_recent_intent_timeout_ms(struct hearsay_config *c, uint32_t ms);
 
 /**
  * Sets how often failed members are tried again, in milliseconds (above
@@ -840,6 +933,19 @@ hearsay_result hearsay_config_set_resolve_name_conflicts(struct hearsay_config *
  * the same config.
  */
 hearsay_result hearsay_config_set_retransmit_mult(struct hearsay_config *c, uint32_t n);
+
+/**
+ * Sets the snapshot file: membership and clocks are appended to it, and a
+ * pool started with it restores its clocks, replays no old user event and
+ * rejoins the members it lists (see docs/ABI.md). An empty string turns it
+ * off (the default). The file is created with mode 0600.
+ *
+ * NULL `c` or `path` gives `HEARSAY_ERR_NULL_PARAMETER`, invalid UTF-8
+ * `HEARSAY_ERR_INVALID_ARGUMENT`. An unreadable file makes
+ * `hearsay_pool_new` fail with `HEARSAY_ERR_IO`. Not thread-safe for the
+ * same config.
+ */
+hearsay_result hearsay_config_set_snapshot_path(struct hearsay_config *c, const char *path);
 
 /**
  * Turns Lifeguard's suspicion that starts long and shrinks with
@@ -970,6 +1076,20 @@ const char *hearsay_event_name(const struct hearsay_event *e);
  * them. Thread-safe.
  */
 const uint8_t *hearsay_event_payload(const struct hearsay_event *e, size_t *len);
+
+/**
+ * Milliseconds left before a query event's deadline (0 once it passed, or
+ * for other events and a NULL `e`): answers after it are refused.
+ * Thread-safe.
+ */
+uint64_t hearsay_event_query_deadline_ms(const struct hearsay_event *e);
+
+/**
+ * The name of the node that sent a query event; NULL for other events or
+ * a NULL `e`. Borrowed from the event: valid until `hearsay_event_free(e)`.
+ * Thread-safe.
+ */
+const char *hearsay_event_query_from(const struct hearsay_event *e);
 
 /**
  * The message of the last failed call on the calling thread, or "" if no

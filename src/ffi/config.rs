@@ -857,3 +857,165 @@ pub extern "C" fn hearsay_config_set_resolve_name_conflicts(
         hearsay_result::HEARSAY_OK
     }
 }
+
+/// Sets the snapshot file: membership and clocks are appended to it, and a
+/// pool started with it restores its clocks, replays no old user event and
+/// rejoins the members it lists (see docs/ABI.md). An empty string turns it
+/// off (the default). The file is created with mode 0600.
+///
+/// NULL `c` or `path` gives `HEARSAY_ERR_NULL_PARAMETER`, invalid UTF-8
+/// `HEARSAY_ERR_INVALID_ARGUMENT`. An unreadable file makes
+/// `hearsay_pool_new` fail with `HEARSAY_ERR_IO`. Not thread-safe for the
+/// same config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_snapshot_path(
+    c: *mut hearsay_config,
+    path: *const c_char,
+) -> hearsay_result {
+    ffi_boundary! {
+        let c = try_mut!(c);
+        let path = try_cstr!(path);
+        c.config.snapshot_path = if path.is_empty() { None } else { Some(path.into()) };
+        hearsay_result::HEARSAY_OK
+    }
+}
+
+/// Sets the largest encoded query this node sends, in bytes (16 to max
+/// packet size − 64; default 1024).
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`; the range is checked by
+/// `hearsay_config_validate` and `hearsay_pool_new`
+/// (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+/// the same config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_max_query_size(
+    c: *mut hearsay_config,
+    value: u32,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.serf.max_query_size = to_usize(value);
+        hearsay_result::HEARSAY_OK
+    }
+}
+
+/// Sets how many messages each gossip queue holds at most; beyond it the
+/// most-sent are dropped (at least 16; default 4096).
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`; the range is checked by
+/// `hearsay_config_validate` and `hearsay_pool_new`
+/// (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+/// the same config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_max_broadcast_queue(
+    c: *mut hearsay_config,
+    value: u32,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.serf.swim.max_broadcast_queue = to_usize(value);
+        hearsay_result::HEARSAY_OK
+    }
+}
+
+/// Sets how many Lamport times of user events are remembered to deliver
+/// each once (16 to 65536; default 512).
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`; the range is checked by
+/// `hearsay_config_validate` and `hearsay_pool_new`
+/// (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+/// the same config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_event_buffer(
+    c: *mut hearsay_config,
+    value: u32,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.serf.event_buffer = to_usize(value);
+        hearsay_result::HEARSAY_OK
+    }
+}
+
+/// Sets how many Lamport times of queries are remembered to handle each
+/// once (16 to 65536; default 512).
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`; the range is checked by
+/// `hearsay_config_validate` and `hearsay_pool_new`
+/// (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+/// the same config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_query_buffer(
+    c: *mut hearsay_config,
+    value: u32,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.serf.query_buffer = to_usize(value);
+        hearsay_result::HEARSAY_OK
+    }
+}
+
+/// Sets how many intents about not-yet-known members are kept (at least
+/// 1; default 4096).
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`; the range is checked by
+/// `hearsay_config_validate` and `hearsay_pool_new`
+/// (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+/// the same config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_max_intents(
+    c: *mut hearsay_config,
+    value: u32,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.serf.max_intents = to_usize(value);
+        hearsay_result::HEARSAY_OK
+    }
+}
+
+/// Sets how many queries of this node may be pending at once (at least
+/// 1; default 1024).
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`; the range is checked by
+/// `hearsay_config_validate` and `hearsay_pool_new`
+/// (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+/// the same config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_max_pending_queries(
+    c: *mut hearsay_config,
+    value: u32,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.serf.max_pending_queries = to_usize(value);
+        hearsay_result::HEARSAY_OK
+    }
+}
+
+/// Sets how long intents about not-yet-known members are kept, in
+/// milliseconds (default 300000).
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. Not thread-safe for the same
+/// config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_recent_intent_timeout_ms(
+    c: *mut hearsay_config,
+    ms: u32,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.serf.recent_intent_timeout = millis(ms);
+        hearsay_result::HEARSAY_OK
+    }
+}
+
+/// Turns network coordinates (Vivaldi, carried on probe acks) on or off
+/// (default on).
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. Not thread-safe for the same
+/// config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_coordinates(
+    c: *mut hearsay_config,
+    on: bool,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.serf.coordinates = on.then(crate::coord::CoordConfig::default);
+        hearsay_result::HEARSAY_OK
+    }
+}

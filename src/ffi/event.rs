@@ -51,6 +51,7 @@ pub struct hearsay_event {
     name: Option<CString>,
     payload: Vec<u8>,
     pub(crate) query: Option<crate::runtime::IncomingQuery>,
+    query_from: Option<CString>,
     pub(crate) ltime: u64,
 }
 
@@ -103,6 +104,7 @@ impl hearsay_event {
             member: event.member().map(hearsay_member::of),
             name,
             payload,
+            query_from: query.as_ref().and_then(|q| text(&q.ticket.from)),
             query,
             ltime,
         }
@@ -176,6 +178,36 @@ pub extern "C" fn hearsay_event_payload(e: *const hearsay_event, len: *mut usize
 pub extern "C" fn hearsay_event_ltime(e: *const hearsay_event) -> u64 {
     ffi_boundary! {
         try_ref!(e).ltime
+    }
+}
+
+/// The name of the node that sent a query event; NULL for other events or
+/// a NULL `e`. Borrowed from the event: valid until `hearsay_event_free(e)`.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn hearsay_event_query_from(e: *const hearsay_event) -> *const c_char {
+    ffi_boundary! {
+        match &try_ref!(e).query_from {
+            Some(from) => from.as_ptr(),
+            None => std::ptr::null(),
+        }
+    }
+}
+
+/// Milliseconds left before a query event's deadline (0 once it passed, or
+/// for other events and a NULL `e`): answers after it are refused.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn hearsay_event_query_deadline_ms(e: *const hearsay_event) -> u64 {
+    ffi_boundary! {
+        match &try_ref!(e).query {
+            Some(q) => q
+                .deadline()
+                .saturating_duration_since(std::time::Instant::now())
+                .as_millis()
+                .min(u64::MAX as u128) as u64,
+            None => 0,
+        }
     }
 }
 

@@ -94,11 +94,16 @@ pub struct hearsay_stats {
     pub members_left: u32,
     /// Members failed.
     pub members_failed: u32,
+    /// Snapshot records that could not be written.
+    pub snapshot_errors: u64,
+    /// Broadcasts dropped from a full gossip queue before being sent their
+    /// full number of times.
+    pub broadcasts_dropped: u64,
 }
 
 /// The size of the first layout of `hearsay_stats` (ABI 1.0): the least a
 /// caller may pass in `size`.
-const STATS_SIZE_V1: usize = 136;
+const STATS_SIZE_V1: usize = 152;
 const _: () = assert!(std::mem::size_of::<hearsay_stats>() == STATS_SIZE_V1);
 
 impl hearsay_stats {
@@ -124,6 +129,8 @@ impl hearsay_stats {
             members_leaving: s.members_leaving,
             members_left: s.members_left,
             members_failed: s.members_failed,
+            snapshot_errors: s.snapshot_errors,
+            broadcasts_dropped: s.broadcasts_dropped,
         }
     }
 }

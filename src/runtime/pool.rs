@@ -138,6 +138,18 @@ pub struct IncomingQuery {
     pub ticket: QueryTicket,
 }
 
+impl IncomingQuery {
+    /// The querying node.
+    pub fn from(&self) -> &str {
+        &self.ticket.from
+    }
+
+    /// Answers after this are refused.
+    pub fn deadline(&self) -> Instant {
+        self.ticket.deadline
+    }
+}
+
 /// What a pool reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PoolEvent {
@@ -216,6 +228,9 @@ pub struct PoolStats {
     pub dropped_decrypt: u64,
     /// Snapshot records that could not be written.
     pub snapshot_errors: u64,
+    /// Broadcasts dropped from a full gossip queue before being sent their
+    /// full number of times.
+    pub broadcasts_dropped: u64,
     /// Inbound streams refused at the concurrency limit.
     pub streams_refused: u64,
     /// Events dropped because the queue was full.
@@ -292,6 +307,9 @@ impl QueryStream {
     }
 }
 
+/// A member with its estimated round-trip time, if known.
+type NearMember = (MemberInfo, Option<Duration>);
+
 enum PoolCommand {
     Join {
         addrs: Vec<SocketAddr>,
@@ -332,7 +350,7 @@ enum PoolCommand {
     },
     MembersNear {
         from: Option<String>,
-        reply: oneshot::Sender<Result<Vec<(MemberInfo, Option<Duration>)>, Error>>,
+        reply: oneshot::Sender<Result<Vec<NearMember>, Error>>,
     },
     SetTags {
         tags: BTreeMap<String, String>,
@@ -976,6 +994,7 @@ impl Driver {
             dropped_invalid: s.dropped_invalid,
             dropped_decrypt: s.dropped_decrypt,
             snapshot_errors: self.snapshot_errors,
+            broadcasts_dropped: s.broadcasts_dropped,
             streams_refused: self.endpoint.counters.streams_refused.get(),
             events_dropped: self.shared.events.dropped(),
             health_score: self.core.swim().health_score(),

@@ -70,6 +70,26 @@ int main(void) {
     CHECK(none == (hearsay_members *)0x1);
     CHECK_RESULT(hearsay_pool_members_near(pools[0], NULL, NULL), HEARSAY_ERR_NULL_PARAMETER);
 
+    /* The settings added with coordinates and snapshots. */
+    CHECK_RESULT(hearsay_config_set_coordinates(NULL, false), HEARSAY_ERR_NULL_PARAMETER);
+    CHECK_RESULT(hearsay_config_set_snapshot_path(NULL, ""), HEARSAY_ERR_NULL_PARAMETER);
+    hearsay_config *c = fast_config(HEARSAY_PROFILE_LOCAL, "settings");
+    CHECK_RESULT(hearsay_config_set_snapshot_path(c, NULL), HEARSAY_ERR_NULL_PARAMETER);
+    CHECK_OK(hearsay_config_set_max_broadcast_queue(c, 1));
+    CHECK_RESULT(hearsay_config_validate(c), HEARSAY_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(hearsay_last_error(), "max_broadcast_queue") != NULL);
+    CHECK_OK(hearsay_config_set_max_broadcast_queue(c, 64));
+    CHECK_OK(hearsay_config_set_snapshot_path(c, "/nonexistent-dir/hearsay.snapshot"));
+    hearsay_pool *bad = NULL;
+    CHECK_RESULT(hearsay_pool_new(rt, c, &bad), HEARSAY_ERR_IO);
+    CHECK(bad == NULL);
+    CHECK_OK(hearsay_config_set_snapshot_path(c, ""));
+    CHECK_OK(hearsay_config_set_coordinates(c, false));
+    hearsay_pool *plain = start_pool(rt, c);
+    CHECK_RESULT(hearsay_pool_coordinate(plain, NULL, &untouched), HEARSAY_EMPTY);
+    hearsay_pool_free(plain);
+    hearsay_config_free(c);
+
     for (int i = 0; i < N; i++)
         hearsay_pool_free(pools[i]);
     hearsay_runtime_free(rt);
