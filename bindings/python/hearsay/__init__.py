@@ -44,6 +44,7 @@ from ._errors import (
 from ._lib import LibraryNotFoundError, candidate_paths
 from ._lib import load as _load
 from ._types import (
+    Coordinate,
     EventType,
     Member,
     MemberEvent,
@@ -88,6 +89,7 @@ __all__ = [
     "BufferTooSmallError",
     "ClosedError",
     "Config",
+    "Coordinate",
     "Event",
     "EventType",
     "HearsayError",

@@ -29,9 +29,11 @@ from typing import (
 from . import _errors as E
 from ._errors import ClosedError, InvalidArgumentError, UnsupportedError, make_error
 from ._lib import Library, load
+from ._lib import Coordinate as _CCoordinate
 from ._lib import Stats as _CStats
 from ._types import (
     MEMBER_EVENT_TYPES,
+    Coordinate,
     EventType,
     Member,
     MemberEvent,
@@ -575,16 +577,61 @@ class Pool:
 
     def members(self) -> List[Member]:
         """A snapshot of every member the pool knows, this node included."""
+        return self._snapshot(self._lib.pool_members)
+
+    def _snapshot(self, fn: Callable[..., int], *args: Any) -> List[Member]:
         lib = self._lib
         out = c_void_p()
         with self._h as p:
-            _check(lib, lib.pool_members(p, byref(out)))
+            _check(lib, fn(p, *args, byref(out)))
         snap = out.value
         try:
             get = lib.members_get
             return [_decode_member(lib, get(snap, i)) for i in range(lib.members_count(snap))]
         finally:
             lib.members_free(snap)
+
+    def _need(self, name: str) -> Any:
+        fn = getattr(self._lib, name)
+        if fn is None:
+            raise UnsupportedError(f"the loaded library has no hearsay_{name}", E.ERR_UNSUPPORTED)
+        return fn
+
+    def members_near(self, from_: Optional[str] = None) -> List[Member]:
+        """A snapshot sorted by estimated round-trip time from member
+        ``from_`` (None: this node), nearest first; members without a
+        network coordinate come last."""
+        fn = self._need("pool_members_near")
+        return self._snapshot(fn, None if from_ is None else _cstr(from_, "member name"))
+
+    def coordinate(self, name: Optional[str] = None) -> Optional[Coordinate]:
+        """The network coordinate of member ``name`` (None: this node), or
+        None while none is known (no probe of it answered yet, or
+        coordinates are off)."""
+        fn = self._need("pool_coordinate")
+        c = _CCoordinate()
+        arg = None if name is None else _cstr(name, "member name")
+        with self._h as p:
+            rc = fn(p, arg, byref(c))
+        if rc == E.EMPTY:
+            return None
+        _check(self._lib, rc)
+        dims = min(int(c.dimensions), len(c.vec))
+        return Coordinate(tuple(c.vec[:dims]), c.error, c.adjustment, c.height)
+
+    def estimated_rtt(self, a: str, b: Optional[str] = None) -> Optional[float]:
+        """The round-trip time between members ``a`` and ``b`` (None: this
+        node) estimated from their coordinates, in seconds; None while
+        either coordinate is unknown."""
+        fn = self._need("pool_estimated_rtt")
+        us = ctypes.c_uint64(0)
+        args = (_cstr(a, "member name"), None if b is None else _cstr(b, "member name"))
+        with self._h as p:
+            rc = fn(p, args[0], args[1], byref(us))
+        if rc == E.EMPTY:
+            return None
+        _check(self._lib, rc)
+        return us.value / 1e6
 
     def member(self, name: str) -> Optional[Member]:
         """The member called ``name`` in a fresh snapshot, or None."""

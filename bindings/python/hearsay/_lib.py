@@ -125,6 +125,18 @@ class Stats(Structure):
     ]
 
 
+class Coordinate(Structure):
+    """ctypes mirror of ``struct hearsay_coordinate``."""
+
+    _fields_ = [
+        ("dimensions", c_uint32),
+        ("vec", ctypes.c_double * 64),
+        ("error", ctypes.c_double),
+        ("adjustment", ctypes.c_double),
+        ("height", ctypes.c_double),
+    ]
+
+
 R = c_int32  # hearsay_result
 P = c_void_p  # every opaque pointer
 PP = POINTER(c_void_p)  # an out-parameter for an opaque pointer
@@ -198,6 +210,9 @@ _OPTIONAL = {
     "hearsay_query_reply_free": (None, [P]),
     "hearsay_query_deadline_ms": (c_uint64, [P]),
     "hearsay_query_free": (None, [P]),
+    "hearsay_pool_coordinate": (R, [P, c_char_p, POINTER(Coordinate)]),
+    "hearsay_pool_estimated_rtt": (R, [P, c_char_p, c_char_p, POINTER(c_uint64)]),
+    "hearsay_pool_members_near": (R, [P, c_char_p, PP]),
 }
 
 

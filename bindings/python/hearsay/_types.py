@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Dict, Union
+from typing import Any, Dict, Tuple, Union
 
 
 class _OpenIntEnum(enum.IntEnum):
@@ -141,6 +141,16 @@ class QueryResponse:
 
 
 QueryReply = Union[QueryAck, QueryResponse]
+
+
+@dataclass(frozen=True)
+class Coordinate:
+    """A Vivaldi network coordinate; every distance is in seconds."""
+
+    vec: Tuple[float, ...]
+    error: float
+    adjustment: float
+    height: float
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import select
 
+import pytest
+
 import hearsay
 from hearsay import EventType, Status
 
-from conftest import FAST, alive_names, await_event, make_cluster, member_event, status_of, unique, wait_until
+from conftest import (
+    FAST,
+    alive_names,
+    await_event,
+    make_cluster,
+    member_event,
+    needs,
+    status_of,
+    unique,
+    wait_until,
+)
 
 
 def test_pools_join_and_converge(rt: hearsay.Runtime, rt2: hearsay.Runtime) -> None:
@@ -119,3 +131,20 @@ def test_runtime_close_closes_its_pools(rt: hearsay.Runtime) -> None:
     assert p.closed and other.closed
     assert await_event(q, member_event(EventType.MEMBER_FAILED, p.name), 20) is not None
     assert alive_names(q) == {q.name}
+
+
+@needs("pool_coordinate")
+def test_network_coordinates(rt: hearsay.Runtime) -> None:
+    a, b, c = make_cluster([rt], 3)
+    assert wait_until(lambda: a.coordinate(b.name) is not None and a.coordinate(c.name) is not None, 15)
+    me = a.coordinate()
+    assert me is not None and len(me.vec) >= 1 and me.error >= 0
+    assert wait_until(lambda: a.estimated_rtt(b.name) is not None, 15)
+    rtt = a.estimated_rtt(b.name)
+    assert rtt is not None and 0 <= rtt < 1.0  # loopback
+    assert a.estimated_rtt(b.name, c.name) is None or a.estimated_rtt(b.name, c.name) >= 0
+    assert a.coordinate("nobody") is None
+    near = a.members_near()
+    assert sorted(m.name for m in near) == sorted(p.name for p in (a, b, c))
+    with pytest.raises(hearsay.InvalidArgumentError):
+        a.members_near("nobody")
