@@ -33,6 +33,14 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn main() {
+    if std::env::args().any(|a| a == "--serf") {
+        let n = std::env::args()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(5000);
+        serf_mode(n);
+        return;
+    }
     let n: usize = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
@@ -78,5 +86,49 @@ fn main() {
         "{members} members: {:.1} bytes per member entry (table only), {:.1} with the broadcast queue still full",
         (after - before) as f64 / (n - 1) as f64,
         (with_queue - before) as f64 / (n - 1) as f64
+    );
+}
+
+/// The same with the Serf layer on top (as pools run): heap bytes per
+/// member entry for SWIM's table and Serf's together.
+#[allow(dead_code)]
+fn serf_mode(n: usize) {
+    use hearsay::serf::{Serf, SerfConfig};
+    let now = Instant::now();
+    let addr: SocketAddr = "127.0.0.1:7946".parse().unwrap();
+    let mut config = SerfConfig::with_swim(Config::lan());
+    config.coordinates = None;
+    let mut core = Serf::new(config, "n0", addr, Vec::new(), 1, now).unwrap();
+    let packets: Vec<Vec<u8>> = (1..n)
+        .map(|i| {
+            let alive = Message::Alive(Alive {
+                incarnation: 1,
+                node: format!("n{i}"),
+                addr: WireAddr(SocketAddr::from(([127, 1, (i >> 8) as u8, i as u8], 7946))),
+                meta: Vec::new(),
+                versions: [1, 1, 1],
+            });
+            wire::encode_packet(None, &[wire::encode_message(&alive)])
+        })
+        .collect();
+    let before = LIVE.load(Ordering::Relaxed);
+    for p in &packets {
+        core.handle_packet(now, addr, p).unwrap();
+        while core.poll_event().is_some() {}
+    }
+    let mut t = now;
+    for _ in 0..2000 {
+        t += std::time::Duration::from_millis(200);
+        core.handle_timeout(t);
+        while core.poll_transmit().is_some() {}
+        while core.poll_event().is_some() {}
+        if core.swim().queued_broadcasts() == 0 {
+            break;
+        }
+    }
+    let after = LIVE.load(Ordering::Relaxed);
+    println!(
+        "{n} members with the Serf layer: {:.1} bytes per member entry",
+        (after - before) as f64 / (n - 1) as f64
     );
 }

@@ -672,7 +672,7 @@ hearsay_result hearsay_config_set_local_health(struct hearsay_config *c, bool on
 
 /**
  * Sets how many messages each gossip queue holds at most; beyond it the
- * most-sent are dropped (at least 16; default 4096).
+ * most-sent are dropped (at least 16; default 1024).
  *
  * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`; the range is checked by
  * `hearsay_config_validate` and `hearsay_pool_new`

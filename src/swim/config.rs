@@ -96,7 +96,7 @@ pub struct Config {
     /// Most members accepted from one push-pull. Default 100,000.
     pub max_push_pull_members: usize,
     /// Most messages waiting in each broadcast queue (membership, and the
-    /// layer above's); beyond it the most-sent are dropped. Default 4,096.
+    /// layer above's); beyond it the most-sent are dropped. Default 1,024.
     pub max_broadcast_queue: usize,
     /// Label stamped on every packet; pools sharing a port are told apart by
     /// it, and packets with another label are dropped. Default none.
@@ -130,7 +130,7 @@ impl Config {
             max_meta_size: 512,
             max_stream_size: 16 << 20,
             max_push_pull_members: 100_000,
-            max_broadcast_queue: 4096,
+            max_broadcast_queue: 1024,
             label: None,
         }
     }
