@@ -258,6 +258,13 @@ _INT_KNOBS += (
     "max_user_event_size",
     "max_query_response_size",
     "query_timeout_mult",
+    "recent_intent_timeout_ms",
+    "event_buffer",
+    "query_buffer",
+    "max_intents",
+    "max_pending_queries",
+    "max_query_size",
+    "max_broadcast_queue",
 )
 _BOOL_KNOBS = (
     "local_health",
@@ -265,8 +272,9 @@ _BOOL_KNOBS = (
     "nacks",
     "tcp_fallback_probe",
     "resolve_name_conflicts",
+    "coordinates",
 )
-_STR_KNOBS = ("node_name", "bind_addr", "advertise_addr", "label")
+_STR_KNOBS = ("node_name", "bind_addr", "advertise_addr", "label", "snapshot_path")
 _ALIASES = {"bind": "bind_addr", "advertise": "advertise_addr", "name": "node_name"}
 
 #: The kind of every setting this binding knows (a setting the loaded library
@@ -430,6 +438,8 @@ class Query:
     name: str
     payload: bytes
     ltime: int
+    #: The node that sent the query ("" if the library does not say).
+    from_: str = ""
     _pool: Optional["Pool"] = field(default=None, repr=False, compare=False)
     _event: Optional[_Handle] = field(default=None, repr=False, compare=False)
 
@@ -450,6 +460,20 @@ class Query:
             raise UnsupportedError("the loaded library has no hearsay_pool_respond", E.ERR_UNSUPPORTED)
         with pool._h as p, ev as e:
             _check(lib, lib.pool_respond(p, e, data, len(data)))
+
+    @property
+    def remaining(self) -> Optional[float]:
+        """Seconds left before the query's deadline, after which answers are
+        refused (0.0 once passed or closed; None if the library cannot say)."""
+        ev = self._event
+        fn = self._pool._lib.event_query_deadline_ms if self._pool is not None else None
+        if ev is None or fn is None:
+            return None
+        try:
+            with ev as e:
+                return int(fn(e)) / 1000.0
+        except ClosedError:
+            return 0.0
 
     def close(self) -> None:
         """Frees the C event now (otherwise it is freed with this object)."""
@@ -475,7 +499,8 @@ def _decode_event(lib: Library, pool: "Pool", e: int) -> Tuple[Optional[Event], 
     if t is EventType.QUERY:
         ltime = lib.event_ltime(e) if lib.event_ltime is not None else 0
         h = _Handle(e, lib.event_free, "query")
-        q = Query(_text(lib.event_name(e)), _event_payload(lib, e), ltime, pool, h)
+        sender = _text(lib.event_query_from(e)) if lib.event_query_from is not None else ""
+        q = Query(_text(lib.event_name(e)), _event_payload(lib, e), ltime, sender, pool, h)
         weakref.finalize(q, h.close)
         return q, True
     if t is EventType.NAME_CONFLICT:
@@ -909,8 +934,13 @@ class Pool:
         st.size = _STATS_ROOM
         with self._h as p:
             _check(self._lib, self._lib.pool_stats(p, ctypes.cast(buf, ctypes.POINTER(_CStats))))
-        names = [f[0] for f in _CStats._fields_ if f[0] != "size"]
-        return Stats(**{name: getattr(st, name) for name in names})
+        written = int(st.size)
+        values = {}
+        for f in _CStats._fields_:
+            name = f[0]
+            if name != "size" and getattr(_CStats, name).offset + ctypes.sizeof(f[1]) <= written:
+                values[name] = getattr(st, name)
+        return Stats(**values)
 
     # -- lifetime ---------------------------------------------------------
 

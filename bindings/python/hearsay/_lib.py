@@ -99,7 +99,7 @@ def candidate_paths() -> List[Path]:
 
 
 class Stats(Structure):
-    """ctypes mirror of ``struct hearsay_stats`` (ABI 1.0 layout)."""
+    """ctypes mirror of ``struct hearsay_stats``."""
 
     _fields_ = [
         ("size", c_uint32),
@@ -122,7 +122,13 @@ class Stats(Structure):
         ("members_leaving", c_uint32),
         ("members_left", c_uint32),
         ("members_failed", c_uint32),
+        # appended after the first layout (read only when written)
+        ("snapshot_errors", c_uint64),
+        ("broadcasts_dropped", c_uint64),
     ]
+
+    #: Size of the first layout (ABI 1.0 as first published).
+    V1_SIZE = 136
 
 
 class Coordinate(Structure):
@@ -213,6 +219,8 @@ _OPTIONAL = {
     "hearsay_pool_coordinate": (R, [P, c_char_p, POINTER(Coordinate)]),
     "hearsay_pool_estimated_rtt": (R, [P, c_char_p, c_char_p, POINTER(c_uint64)]),
     "hearsay_pool_members_near": (R, [P, c_char_p, PP]),
+    "hearsay_event_query_from": (c_char_p, [P]),
+    "hearsay_event_query_deadline_ms": (c_uint64, [P]),
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 
 class _OpenIntEnum(enum.IntEnum):
@@ -176,3 +176,8 @@ class Stats:
     members_leaving: int
     members_left: int
     members_failed: int
+    #: Snapshot records that could not be written (None: not reported by
+    #: the loaded library).
+    snapshot_errors: Optional[int] = None
+    #: Broadcasts dropped from a full gossip queue (None: not reported).
+    broadcasts_dropped: Optional[int] = None

@@ -4,13 +4,14 @@ ClosedError and never crash."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
 import hearsay
 from hearsay import _lib
 
-from conftest import FAST, needs_queries, needs_serf_settings, unique
+from conftest import FAST, needs, needs_queries, needs_serf_settings, unique
 
 
 def test_exception_hierarchy() -> None:
@@ -170,6 +171,34 @@ def test_every_known_setting_is_accepted() -> None:
     c.close()
     with pytest.raises(hearsay.ClosedError):
         c.validate()
+
+
+@needs("config_set_snapshot_path")
+def test_later_settings_are_accepted(tmp_path: Path) -> None:
+    with hearsay.Config(
+        "lan",
+        coordinates=False,
+        event_buffer=1024,
+        query_buffer=1024,
+        max_intents=100,
+        max_pending_queries=10,
+        max_query_size=1200,
+        max_broadcast_queue=1000,
+        recent_intent_timeout_ms=60000,
+        snapshot_path=str(tmp_path / "snap"),
+    ):
+        pass
+    with pytest.raises(hearsay.InvalidArgumentError):
+        hearsay.Config("lan", event_buffer=1)
+
+
+def test_snapshot_file_restores_a_pool(rt: hearsay.Runtime, tmp_path: Path) -> None:
+    if not hearsay._lib.load().has("config_set_snapshot_path"):
+        pytest.skip("the loaded library has no hearsay_config_set_snapshot_path")
+    path = str(tmp_path / "node.snap")
+    with rt.pool(**{**FAST, "node_name": unique("snap"), "snapshot_path": path}) as p:
+        p.send_event("before", b"")
+    assert Path(path).stat().st_size > 0
 
 
 def test_join_errors(rt: hearsay.Runtime) -> None:

@@ -120,6 +120,8 @@ def test_stats(rt: hearsay.Runtime) -> None:
     assert st.streams_in + st.streams_out > 0  # the join's state exchange
     assert wait_until(lambda: a.stats().packets_in > 0 and a.stats().bytes_out > 0, 10)
     assert st.events_dropped == 0 == a.events_dropped()
+    if hearsay._lib.load().has("config_set_snapshot_path"):  # the fields came with it
+        assert st.snapshot_errors == 0 and st.broadcasts_dropped == 0
 
 
 def test_runtime_close_closes_its_pools(rt: hearsay.Runtime) -> None:

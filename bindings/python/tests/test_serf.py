@@ -147,6 +147,9 @@ def test_query_payload_reaches_responders(rt: hearsay.Runtime) -> None:
     with a.query("echo", b"\x00\x01payload", timeout=2.0) as results:
         q = await_event(b, lambda e: isinstance(e, hearsay.Query), 5)
         assert q is not None and q.name == "echo" and q.payload == b"\x00\x01payload" and q.ltime >= 1
+        if hearsay._lib.load().has("event_query_from"):
+            assert q.from_ == a.name
+            assert q.remaining is not None and 0 < q.remaining <= 2.0
         q.respond(q.payload[::-1])
         r = results.next_reply(timeout=5)
         assert r == hearsay.QueryResponse(b.name, b"daolyap\x01\x00")
