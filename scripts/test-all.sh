@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of the project, on a fresh machine: formatting, lints, the Rust
 # suites (unit, wire vectors and properties, simulations, real sockets, the
-# header check) and the C ABI suites (sanitizers, Valgrind, pkg-config).
+# header check), the C ABI suites (sanitizers, Valgrind, pkg-config), the
+# C++, Python and Go bindings, a cross-language membership and the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,4 +21,14 @@ echo "== cargo test"
 cargo test --quiet
 echo "== C ABI tests"
 bash tests/c/run.sh
+echo "== C++ binding"
+bash bindings/cpp/run-tests.sh
+echo "== Python binding"
+bash bindings/python/run-tests.sh
+echo "== Go binding"
+bash bindings/go/run-tests.sh
+echo "== cross-language: C++, Python and Go pools in one membership"
+bash tests/cross_language/run.sh
+echo "== hearsay demo --quick"
+cargo run --quiet -- demo --quick
 echo "== all tests passed"
