@@ -101,10 +101,15 @@ pub struct hearsay_stats {
     pub broadcasts_dropped: u64,
 }
 
-/// The size of the first layout of `hearsay_stats` (ABI 1.0): the least a
-/// caller may pass in `size`.
-const STATS_SIZE_V1: usize = 152;
-const _: () = assert!(std::mem::size_of::<hearsay_stats>() == STATS_SIZE_V1);
+/// The size of the first layout of `hearsay_stats` (ABI 1.0, up to
+/// `members_failed`): the least a caller may pass in `size`. Fields
+/// appended since are written only when `size` covers them.
+const STATS_SIZE_V1: usize = 136;
+/// The size of the current layout (with `snapshot_errors` and
+/// `broadcasts_dropped`).
+const STATS_SIZE_CURRENT: usize = 152;
+const _: () = assert!(std::mem::size_of::<hearsay_stats>() == STATS_SIZE_CURRENT);
+const _: () = assert!(std::mem::offset_of!(hearsay_stats, snapshot_errors) == STATS_SIZE_V1);
 
 impl hearsay_stats {
     fn of(s: &PoolStats) -> hearsay_stats {
