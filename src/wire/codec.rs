@@ -231,9 +231,7 @@ fn short_cbor_error<T: fmt::Debug>(e: &ciborium::de::Error<T>) -> String {
 /// not encrypted) into its encoded messages, without decoding them.
 pub fn split_body<'a>(header: &PacketHeader, body: &'a [u8]) -> Result<Vec<&'a [u8]>, DecodeError> {
     if header.flags & FLAG_COMPOUND == 0 {
-        if body.is_empty() {
-            return Err(DecodeError::Truncated);
-        }
+        // An empty body is left to the message decoder: `malformed`.
         return Ok(vec![body]);
     }
     let (&count, mut rest) = body.split_first().ok_or(DecodeError::Truncated)?;
