@@ -77,6 +77,7 @@ impl Endpoint {
         let io = |e: std::io::Error| Error::new(ErrorKind::Io, e.to_string());
         udp.set_nonblocking(true).map_err(io)?;
         tcp.set_nonblocking(true).map_err(io)?;
+        grow_receive_buffer(&udp);
         let endpoint = Rc::new(Endpoint {
             local_addr,
             udp: Rc::new(UdpSocket::from(udp)),
@@ -132,6 +133,32 @@ impl Endpoint {
             .map(|r| r.max_stream_size)
             .max()
             .unwrap_or(0)
+    }
+}
+
+/// Asks for a 2 MiB receive buffer (as memberlist does), halving until the
+/// system accepts: bursts of gossip to one address, such as many joins at
+/// once, otherwise overflow the default buffer and are lost. Best effort.
+#[allow(unsafe_code)]
+fn grow_receive_buffer(udp: &std::net::UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let mut size: libc::c_int = 2 << 20;
+    while size >= 64 << 10 {
+        // SAFETY: a valid socket descriptor we own, and a pointer to a live
+        // c_int with its exact length.
+        let rc = unsafe {
+            libc::setsockopt(
+                udp.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            return;
+        }
+        size /= 2;
     }
 }
 
