@@ -16,7 +16,8 @@ type Key = (u32, std::cmp::Reverse<u64>);
 #[derive(Debug)]
 struct Item {
     subject: Option<Arc<str>>,
-    bytes: Vec<u8>,
+    /// Shared, so that sending it is a reference count, not a copy.
+    bytes: Arc<[u8]>,
 }
 
 /// A queue of encoded messages to piggyback and gossip.
@@ -73,7 +74,13 @@ impl BroadcastQueue {
         if let Some(subject) = &subject {
             self.by_subject.insert(subject.clone(), key);
         }
-        self.items.insert(key, Item { subject, bytes });
+        self.items.insert(
+            key,
+            Item {
+                subject,
+                bytes: bytes.into(),
+            },
+        );
         while self.items.len() > self.max_len {
             let (_, item) = self
                 .items
@@ -115,7 +122,7 @@ impl BroadcastQueue {
         mut space: usize,
         overhead: usize,
         transmit_limit: u32,
-        out: &mut Vec<Vec<u8>>,
+        out: &mut Vec<Arc<[u8]>>,
         max_count: usize,
     ) {
         let mut taken: Vec<Key> = Vec::new();
@@ -139,7 +146,7 @@ impl BroadcastQueue {
                 .items
                 .remove(&key)
                 .expect("invariant: key was just found in the queue");
-            out.push(item.bytes.clone());
+            out.push(Arc::clone(&item.bytes));
             let transmits = key.0 + 1;
             if transmits >= transmit_limit {
                 if let Some(subject) = &item.subject {
@@ -169,7 +176,7 @@ mod tests {
         assert_eq!(q.len(), 2);
         let mut out = Vec::new();
         q.take(1000, 2, 10, &mut out, 10);
-        assert_eq!(out, vec![vec![3; 20], vec![2; 20]]);
+        assert_eq!(out, vec![Arc::from(vec![3; 20]), Arc::from(vec![2; 20])]);
     }
 
     #[test]
@@ -188,7 +195,11 @@ mod tests {
         q.push(None, vec![2; 20]);
         let mut out = Vec::new();
         q.take(30, 2, 3, &mut out, 10);
-        assert_eq!(out, vec![vec![2; 20]], "the never-sent message goes first");
+        assert_eq!(
+            out,
+            vec![Arc::from(vec![2; 20])],
+            "the never-sent message goes first"
+        );
     }
 
     #[test]
@@ -214,7 +225,7 @@ mod tests {
         q.push(None, vec![2; 30]);
         let mut out = Vec::new();
         q.take(50, 2, 3, &mut out, 10);
-        assert_eq!(out, vec![vec![2; 30]]);
+        assert_eq!(out, vec![Arc::from(vec![2; 30])]);
         assert_eq!(q.len(), 2);
     }
 }

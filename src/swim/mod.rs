@@ -38,6 +38,17 @@ impl Hasher for FixedHasher {
     fn finish(&self) -> u64 {
         self.0
     }
+    fn write_u64(&mut self, value: u64) {
+        // One multiply per word rather than eight per byte: the keys hashed
+        // as u64 are digests or indexes already.
+        let h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        self.0 = (h ^ value).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
+    }
+
     fn write(&mut self, bytes: &[u8]) {
         let mut h = if self.0 == 0 {
             0xcbf2_9ce4_8422_2325
@@ -390,7 +401,10 @@ impl RecentDigests {
 
     fn insert(&mut self, digest: u64) {
         if self.current.len() >= RECENT_DIGESTS {
-            self.previous = std::mem::take(&mut self.current);
+            // Reuse the older generation's allocation rather than growing a
+            // fresh set from nothing.
+            std::mem::swap(&mut self.previous, &mut self.current);
+            self.current.clear();
         }
         self.current.insert(digest);
     }
@@ -636,7 +650,7 @@ impl Swim {
     /// Sends a message of the layer above to one address directly.
     pub fn send_user_message(&mut self, to: SocketAddr, payload: Vec<u8>) {
         let message = Message::User(User { payload });
-        let bytes = wire::encode_message(&message);
+        let bytes: Arc<[u8]> = wire::encode_message(&message).into();
         if self.packet_space(std::slice::from_ref(&bytes)) == 0 {
             let frame = self.stream_frame(&message);
             self.push_stream_one_way(to, frame);
@@ -964,7 +978,7 @@ impl Swim {
             seq: ping.seq,
             payload: self.ack_payload.clone(),
         }));
-        self.send_packet(ping.source_addr.0, vec![ack], true);
+        self.send_packet(ping.source_addr.0, vec![ack.into()], true);
     }
 
     fn handle_indirect_ping(&mut self, now: Instant, req: IndirectPing) {
@@ -983,7 +997,7 @@ impl Swim {
             source: self.name.to_string(),
             source_addr: WireAddr(self.addr),
         }));
-        self.send_packet(req.target_addr.0, vec![ping], false);
+        self.send_packet(req.target_addr.0, vec![ping.into()], false);
         self.arm(now + self.config.probe_timeout, Timer::RelayTimeout(seq));
     }
 
@@ -1012,7 +1026,7 @@ impl Swim {
                     seq: requester_seq,
                     payload: ack.payload,
                 }));
-                self.send_packet(requester, vec![ack], false);
+                self.send_packet(requester, vec![ack.into()], false);
             }
             None => self.stats.unmatched_acks += 1,
         }
@@ -1405,7 +1419,7 @@ impl Swim {
                     if nack {
                         let nack =
                             wire::encode_message(&Message::Nack(Nack { seq: requester_seq }));
-                        self.send_packet(requester, vec![nack], false);
+                        self.send_packet(requester, vec![nack.into()], false);
                     }
                 }
             }
@@ -1471,19 +1485,23 @@ impl Swim {
             member.state,
         );
         let seq = self.next_seq();
-        let mut messages = vec![wire::encode_message(&Message::Ping(Ping {
+        let mut messages: Vec<Arc<[u8]>> = vec![wire::encode_message(&Message::Ping(Ping {
             seq,
             target: name.to_string(),
             source: self.name.to_string(),
             source_addr: WireAddr(self.addr),
-        }))];
+        }))
+        .into()];
         if state == MemberState::Suspect {
             // Tell the suspect directly, so it can refute at once.
-            messages.push(wire::encode_message(&Message::Suspect(Suspect {
-                incarnation,
-                node: name.to_string(),
-                from: self.name.to_string(),
-            })));
+            messages.push(
+                wire::encode_message(&Message::Suspect(Suspect {
+                    incarnation,
+                    node: name.to_string(),
+                    from: self.name.to_string(),
+                }))
+                .into(),
+            );
         }
         self.send_packet(addr, messages, true);
         self.acks.insert(
@@ -1525,7 +1543,7 @@ impl Swim {
                 source_addr: WireAddr(self.addr),
             }));
             let addr = self.members[h].addr;
-            self.send_packet(addr, vec![req], false);
+            self.send_packet(addr, vec![req.into()], false);
         }
         if let Some(AckHandler::Probe { expected_nacks, .. }) = self.acks.get_mut(&seq) {
             if nack {
@@ -1676,7 +1694,7 @@ impl Swim {
         }
     }
 
-    fn packet_space(&self, messages: &[Vec<u8>]) -> usize {
+    fn packet_space(&self, messages: &[Arc<[u8]>]) -> usize {
         let used: usize = wire::header_len(self.config.label.as_deref())
             + 1
             + messages
@@ -1686,7 +1704,7 @@ impl Swim {
         self.config.max_packet_size.saturating_sub(used)
     }
 
-    fn fill_broadcasts(&mut self, messages: &mut Vec<Vec<u8>>, space: usize) {
+    fn fill_broadcasts(&mut self, messages: &mut Vec<Arc<[u8]>>, space: usize) {
         let limit = self.retransmit_limit();
         let before: usize = messages.iter().map(|m| m.len() + 2).sum();
         self.broadcasts.take(
@@ -1707,7 +1725,7 @@ impl Swim {
         );
     }
 
-    fn send_packet(&mut self, to: SocketAddr, mut messages: Vec<Vec<u8>>, piggyback: bool) {
+    fn send_packet(&mut self, to: SocketAddr, mut messages: Vec<Arc<[u8]>>, piggyback: bool) {
         if piggyback {
             let space = self.packet_space(&messages);
             self.fill_broadcasts(&mut messages, space);
@@ -1715,7 +1733,7 @@ impl Swim {
         self.push_packet(to, messages);
     }
 
-    fn push_packet(&mut self, to: SocketAddr, messages: Vec<Vec<u8>>) {
+    fn push_packet(&mut self, to: SocketAddr, messages: Vec<Arc<[u8]>>) {
         let payload = wire::encode_packet(self.config.label.as_deref(), &messages);
         self.transmits.push_back(Transmit {
             to,

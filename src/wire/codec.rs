@@ -185,17 +185,18 @@ pub fn header_len(label: Option<&str>) -> usize {
 /// Frames already-encoded messages into one packet: a plain packet for one
 /// message, a compound for several (at most [`MAX_COMPOUND_MESSAGES`], each
 /// shorter than 64 KiB; the caller keeps within both).
-pub fn encode_packet(label: Option<&str>, messages: &[Vec<u8>]) -> Vec<u8> {
-    let body_len: usize = messages.iter().map(|m| m.len() + 2).sum::<usize>() + 1;
+pub fn encode_packet<M: AsRef<[u8]>>(label: Option<&str>, messages: &[M]) -> Vec<u8> {
+    let body_len: usize = messages.iter().map(|m| m.as_ref().len() + 2).sum::<usize>() + 1;
     let mut out = Vec::with_capacity(header_len(label) + body_len);
     if messages.len() == 1 {
         write_header(&mut out, label, 0);
-        out.extend_from_slice(&messages[0]);
+        out.extend_from_slice(messages[0].as_ref());
     } else {
         debug_assert!(messages.len() <= MAX_COMPOUND_MESSAGES);
         write_header(&mut out, label, FLAG_COMPOUND);
         out.push(messages.len() as u8);
         for m in messages {
+            let m = m.as_ref();
             debug_assert!(m.len() <= u16::MAX as usize);
             out.extend_from_slice(&(m.len() as u16).to_be_bytes());
             out.extend_from_slice(m);
