@@ -374,6 +374,13 @@ pub struct Swim {
     due_push_pull: Option<SocketAddr>,
     ack_payload: Vec<u8>,
     recent: RecentDigests,
+    /// Whether a gossip tick is armed: it is only while something waits to
+    /// be gossiped, so that an idle pool wakes only to probe.
+    gossip_armed: bool,
+    /// The latest time given to the core, for work queued without one.
+    last_now: Instant,
+    /// The first gossip tick; later ones keep its phase.
+    gossip_origin: Instant,
     stats: Stats,
 }
 
@@ -482,6 +489,9 @@ impl Swim {
                 current: Default::default(),
                 previous: Default::default(),
             },
+            gossip_armed: true,
+            last_now: now,
+            gossip_origin: now,
             stats: Stats::default(),
         };
         swim.members.push(Member {
@@ -500,6 +510,7 @@ impl Swim {
         let probe_jitter = swim.jitter(swim.config.probe_interval);
         swim.arm(now + probe_jitter, Timer::Probe);
         let gossip_jitter = swim.jitter(swim.config.gossip_interval);
+        swim.gossip_origin = now + gossip_jitter;
         swim.arm(now + gossip_jitter, Timer::Gossip);
         if !swim.config.push_pull_interval.is_zero() {
             let d = swim.push_pull_interval();
@@ -590,11 +601,13 @@ impl Swim {
     /// the outcome to [`handle_stream_reply`](Swim::handle_stream_reply),
     /// whose result says whether the join succeeded.
     pub fn join(&mut self, now: Instant, addr: SocketAddr) -> StreamToken {
+        self.last_now = self.last_now.max(now);
         self.start_push_pull(now, addr, true)
     }
 
     /// Replaces the local meta and announces it with a new incarnation.
     pub fn set_meta(&mut self, now: Instant, meta: Vec<u8>) -> Result<(), SwimError> {
+        self.last_now = self.last_now.max(now);
         if meta.len() > self.config.max_meta_size {
             return Err(SwimError::InvalidArgument(format!(
                 "meta is {} bytes, max_meta_size is {}",
@@ -618,6 +631,7 @@ impl Swim {
     /// until it is [`LeaveState::Left`] (or a timeout passes) before shutting
     /// down, so that the announcement is sent.
     pub fn leave(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
         if self.leave != LeaveState::Active {
             return;
         }
@@ -645,6 +659,7 @@ impl Swim {
     pub fn queue_user_broadcast(&mut self, subject: Option<Arc<str>>, payload: Vec<u8>) {
         let bytes = wire::encode_message(&Message::User(User { payload }));
         self.user_broadcasts.push(subject, bytes);
+        self.wake_gossip();
     }
 
     /// Sends a message of the layer above to one address directly.
@@ -679,6 +694,7 @@ impl Swim {
 
     /// Starts a (non-join) push-pull with `addr`.
     pub fn push_pull(&mut self, now: Instant, addr: SocketAddr) -> StreamToken {
+        self.last_now = self.last_now.max(now);
         self.start_push_pull(now, addr, false)
     }
 
@@ -714,6 +730,7 @@ impl Swim {
         from: SocketAddr,
         bytes: &[u8],
     ) -> Result<(), SwimError> {
+        self.last_now = self.last_now.max(now);
         self.stats.packets_in += 1;
         self.stats.bytes_in += bytes.len() as u64;
         let packet = self.decode(bytes)?;
@@ -735,6 +752,7 @@ impl Swim {
         from: SocketAddr,
         frame: &[u8],
     ) -> Result<Option<Vec<u8>>, SwimError> {
+        self.last_now = self.last_now.max(now);
         self.stats.streams_in += 1;
         self.stats.bytes_in += frame.len() as u64;
         let message = self.decode_stream(frame)?;
@@ -783,6 +801,7 @@ impl Swim {
         token: StreamToken,
         reply: Result<&[u8], StreamError>,
     ) -> Result<(), SwimError> {
+        self.last_now = self.last_now.max(now);
         let Some(pending) = self.streams.remove(&token.0) else {
             return Err(SwimError::Unexpected("unknown stream token"));
         };
@@ -818,6 +837,7 @@ impl Swim {
 
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
         while let Some((&(at, id), _)) = self.timers.first_key_value() {
             if at > now {
                 break;
@@ -1117,6 +1137,7 @@ impl Swim {
         }
         let bytes = wire::encode_message(&Message::Alive(a));
         self.broadcasts.push(Some(subject), bytes);
+        self.wake_gossip();
     }
 
     fn add_member(&mut self, now: Instant, a: Alive, rebroadcast: bool) {
@@ -1154,6 +1175,7 @@ impl Swim {
         if rebroadcast {
             let bytes = wire::encode_message(&Message::Alive(a));
             self.broadcasts.push(Some(name), bytes);
+            self.wake_gossip();
         }
     }
 
@@ -1192,6 +1214,7 @@ impl Swim {
                     }
                     let bytes = wire::encode_message(&Message::Suspect(s));
                     self.broadcasts.push(Some(subject), bytes);
+                    self.wake_gossip();
                 }
             }
             MemberState::Alive => self.start_suspicion(now, i, s),
@@ -1226,6 +1249,7 @@ impl Swim {
         let subject = member.name.clone();
         let bytes = wire::encode_message(&Message::Suspect(s));
         self.broadcasts.push(Some(subject), bytes);
+        self.wake_gossip();
     }
 
     fn cancel_suspicion(&mut self, i: usize) {
@@ -1273,6 +1297,7 @@ impl Swim {
         });
         let bytes = wire::encode_message(&Message::Dead(d));
         self.broadcasts.push(Some(subject), bytes);
+        self.wake_gossip();
     }
 
     /// Answers an accusation about ourselves with a higher incarnation.
@@ -1341,6 +1366,23 @@ impl Swim {
         self.next_timer_id
     }
 
+    /// Arms the gossip tick if it sleeps (something was just queued).
+    /// It resumes on the periodic schedule, at the next tick strictly after
+    /// now, as if it had never stopped.
+    fn wake_gossip(&mut self) {
+        if !self.gossip_armed {
+            self.gossip_armed = true;
+            let interval = self.config.gossip_interval.as_nanos().max(1);
+            let since = self
+                .last_now
+                .saturating_duration_since(self.gossip_origin)
+                .as_nanos();
+            let ticks = (since / interval + 1) as u32;
+            let at = self.gossip_origin + self.config.gossip_interval * ticks;
+            self.arm(at, Timer::Gossip);
+        }
+    }
+
     fn arm(&mut self, at: Instant, timer: Timer) {
         let id = self.next_timer_id();
         self.timers.insert((at, id), timer);
@@ -1387,8 +1429,12 @@ impl Swim {
                 }
             }
             Timer::Gossip => {
-                self.arm(now + self.config.gossip_interval, Timer::Gossip);
                 self.gossip(now);
+                if self.queued_broadcasts() > 0 {
+                    self.arm(now + self.config.gossip_interval, Timer::Gossip);
+                } else {
+                    self.gossip_armed = false;
+                }
             }
             Timer::PushPull => {
                 let d = self.push_pull_interval();
@@ -1824,6 +1870,7 @@ impl Swim {
         });
         let bytes = wire::encode_message(&message);
         self.broadcasts.push(subject, bytes);
+        self.wake_gossip();
     }
 }
 
