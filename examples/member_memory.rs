@@ -32,6 +32,23 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// One packet announcing each of members 1 to n − 1, encoded before any
+/// measurement so that only the core's own growth is counted.
+fn alive_packets(n: usize) -> Vec<Vec<u8>> {
+    (1..n)
+        .map(|i| {
+            let alive = Message::Alive(Alive {
+                incarnation: 1,
+                node: format!("n{i}"),
+                addr: WireAddr(SocketAddr::from(([127, 1, (i >> 8) as u8, i as u8], 7946))),
+                meta: Vec::new(),
+                versions: [1, 1, 1],
+            });
+            wire::encode_packet(None, &[wire::encode_message(&alive)])
+        })
+        .collect()
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--serf") {
         let n = std::env::args()
@@ -49,18 +66,7 @@ fn main() {
     let addr: SocketAddr = "127.0.0.1:7946".parse().unwrap();
     let mut core = Swim::new(Config::lan(), "n0", addr, Vec::new(), 1, now).unwrap();
     // Encode every packet first, so only the core's own growth is measured.
-    let packets: Vec<Vec<u8>> = (1..n)
-        .map(|i| {
-            let alive = Message::Alive(Alive {
-                incarnation: 1,
-                node: format!("n{i}"),
-                addr: WireAddr(SocketAddr::from(([127, 1, (i >> 8) as u8, i as u8], 7946))),
-                meta: Vec::new(),
-                versions: [1, 1, 1],
-            });
-            wire::encode_packet(None, &[wire::encode_message(&alive)])
-        })
-        .collect();
+    let packets = alive_packets(n);
     // Drain what the core queues as a driver would, so that only the table
     // remains; the broadcast queue is bounded by its retransmit limit anyway.
     let before = LIVE.load(Ordering::Relaxed);
@@ -99,18 +105,7 @@ fn serf_mode(n: usize) {
     let mut config = SerfConfig::with_swim(Config::lan());
     config.coordinates = None;
     let mut core = Serf::new(config, "n0", addr, Vec::new(), 1, now).unwrap();
-    let packets: Vec<Vec<u8>> = (1..n)
-        .map(|i| {
-            let alive = Message::Alive(Alive {
-                incarnation: 1,
-                node: format!("n{i}"),
-                addr: WireAddr(SocketAddr::from(([127, 1, (i >> 8) as u8, i as u8], 7946))),
-                meta: Vec::new(),
-                versions: [1, 1, 1],
-            });
-            wire::encode_packet(None, &[wire::encode_message(&alive)])
-        })
-        .collect();
+    let packets = alive_packets(n);
     let before = LIVE.load(Ordering::Relaxed);
     for p in &packets {
         core.handle_packet(now, addr, p).unwrap();

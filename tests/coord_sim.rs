@@ -16,21 +16,11 @@ use std::time::Duration;
 use hearsay::coord::CoordConfig;
 use hearsay::serf::SerfConfig;
 use hearsay::sim::latency::{self, Matrix};
-use hearsay::sim::{Network, Sim};
+use hearsay::sim::{seeds_from_env_or, Network, Sim};
 use hearsay::swim::Config;
 
 fn seeds() -> Vec<u64> {
-    if let Some(seed) = std::env::var("HEARSAY_SIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
-        return vec![seed];
-    }
-    let count: u64 = std::env::var("HEARSAY_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
-    (1..=count.max(1)).collect()
+    seeds_from_env_or(1, 10)
 }
 
 /// Runs `matrix.len()` nodes for `cycles` probe intervals; returns the sim.

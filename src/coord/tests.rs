@@ -29,22 +29,12 @@ use rand::{Rng, SeedableRng};
 
 use super::{CoordClient, CoordConfig};
 use crate::sim::latency::{circle, grid, line, random, split, symmetric, Matrix as Truth};
-use crate::sim::sub_seed;
+use crate::sim::{seeds_from_env_or, sub_seed};
 
 const CYCLES: usize = 1000;
 
 fn seeds() -> Vec<u64> {
-    if let Some(seed) = std::env::var("HEARSAY_SIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
-        return vec![seed];
-    }
-    let count: u64 = std::env::var("HEARSAY_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
-    (1..=count.max(1)).collect()
+    seeds_from_env_or(1, 10)
 }
 
 /// Clients with independent sub-seeds of `seed` (stream 0 is the peer

@@ -49,6 +49,12 @@ pub fn seed_from_env(default: u64) -> u64 {
 /// Seeds to sweep: `HEARSAY_SIM_SEED` alone if set, else
 /// `HEARSAY_SIM_SEEDS` (a count, default 1) seeds starting at `first`.
 pub fn seeds_from_env(first: u64) -> Vec<u64> {
+    seeds_from_env_or(first, 1)
+}
+
+/// Like [`seeds_from_env`], sweeping `count` seeds when `HEARSAY_SIM_SEEDS`
+/// is not set.
+pub fn seeds_from_env_or(first: u64, count: u64) -> Vec<u64> {
     if let Ok(s) = std::env::var("HEARSAY_SIM_SEED") {
         if let Ok(seed) = s.parse() {
             return vec![seed];
@@ -57,7 +63,8 @@ pub fn seeds_from_env(first: u64) -> Vec<u64> {
     let count: u64 = std::env::var("HEARSAY_SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
+        .unwrap_or(count)
+        .max(1);
     (first..first + count).collect()
 }
 
