@@ -12,6 +12,10 @@ fn config(name: &str) -> PoolConfig {
     c.serf.swim.probe_interval = Duration::from_millis(200);
     c.serf.swim.probe_timeout = Duration::from_millis(100);
     c.serf.swim.gossip_interval = Duration::from_millis(50);
+    // The local profile sends each broadcast twice in a pool this small;
+    // with a dead member among the gossip targets, a leave can then miss a
+    // member until the next push-pull.
+    c.serf.swim.retransmit_mult = 4;
     c
 }
 

@@ -102,6 +102,9 @@ static inline hearsay_config *fast_config(hearsay_profile profile,
     CHECK_OK(hearsay_config_set_push_pull_interval_ms(c, 1000));
     CHECK_OK(hearsay_config_set_tcp_timeout_ms(c, 500));
     CHECK_OK(hearsay_config_set_gossip_to_the_dead_ms(c, 30000));
+    /* The local profile sends each broadcast twice in small pools, which
+     * can miss a member until the next push-pull. */
+    CHECK_OK(hearsay_config_set_retransmit_mult(c, 4));
     CHECK_OK(hearsay_config_validate(c));
     return c;
 }
