@@ -25,6 +25,7 @@
 #ifndef HEARSAY_HPP
 #define HEARSAY_HPP
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -289,6 +290,14 @@ struct Member {
 };
 
 /// Counters of one pool (hearsay_stats without its size field).
+/// A Vivaldi network coordinate, in seconds (see docs/ABI.md).
+struct Coordinate {
+    std::vector<double> vec;
+    double error = 0;
+    double adjustment = 0;
+    double height = 0;
+};
+
 struct Stats {
     std::uint32_t health_score = 0;  ///< Lifeguard local health; 0 is healthy
     std::uint64_t packets_in = 0;
@@ -996,9 +1005,49 @@ public:
     }
 
     /// A snapshot of every member known, the local node included.
+    /// The network coordinate of member `name` ("" for the local node);
+    /// std::nullopt while none is known yet or coordinates are off.
+    std::optional<Coordinate> coordinate(const std::string& name = "") const {
+        hearsay_coordinate c{};
+        const hearsay_result r = hearsay_pool_coordinate(live(), name.empty() ? nullptr : name.c_str(), &c);
+        if (r == HEARSAY_EMPTY) return std::nullopt;
+        detail::check(r, "hearsay_pool_coordinate");
+        Coordinate out;
+        out.vec.assign(c.vec, c.vec + std::min<std::size_t>(c.dimensions, 64));
+        out.error = c.error;
+        out.adjustment = c.adjustment;
+        out.height = c.height;
+        return out;
+    }
+
+    /// The round trip between members `a` and `b` ("" for the local node)
+    /// estimated from their coordinates; std::nullopt while either is unknown.
+    std::optional<std::chrono::microseconds> estimated_rtt(const std::string& a, const std::string& b = "") const {
+        std::uint64_t us = 0;
+        const hearsay_result r =
+            hearsay_pool_estimated_rtt(live(), a.c_str(), b.empty() ? nullptr : b.c_str(), &us);
+        if (r == HEARSAY_EMPTY) return std::nullopt;
+        detail::check(r, "hearsay_pool_estimated_rtt");
+        return std::chrono::microseconds(static_cast<std::chrono::microseconds::rep>(us));
+    }
+
+    /// Every member sorted by estimated round trip from `from` ("" for the
+    /// local node), nearest first; members without a coordinate last.
+    std::vector<Member> members_near(const std::string& from = "") const {
+        hearsay_members* ms = nullptr;
+        detail::check(hearsay_pool_members_near(live(), from.empty() ? nullptr : from.c_str(), &ms),
+                      "hearsay_pool_members_near");
+        return take_members(ms);
+    }
+
     std::vector<Member> members() const {
         hearsay_members* ms = nullptr;
         detail::check(hearsay_pool_members(live(), &ms), "hearsay_pool_members");
+        return take_members(ms);
+    }
+
+  private:
+    static std::vector<Member> take_members(hearsay_members* ms) {
         std::unique_ptr<hearsay_members, void (*)(hearsay_members*)> owned(ms, hearsay_members_free);
         const std::size_t n = hearsay_members_count(ms);
         std::vector<Member> out;
@@ -1008,6 +1057,8 @@ public:
         }
         return out;
     }
+
+  public:
 
     /// The oldest waiting event, waiting up to `timeout` (0: do not wait;
     /// negative, e.g. hearsay::forever: until one arrives). std::nullopt

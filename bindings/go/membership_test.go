@@ -2,6 +2,8 @@ package hearsay
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -235,5 +237,35 @@ func TestRuntimeCloseStopsPools(t *testing.T) {
 	})
 	if _, err := rt.NewPool(fastConfig("again")); !isClosed(err) {
 		t.Fatalf("NewPool after Close: %v", err)
+	}
+}
+
+func TestCoordinatesAndNearestFirst(t *testing.T) {
+	rt := newRuntime(t)
+	a := newPool(t, rt, fastConfig("coord-a"))
+	b := newPool(t, rt, fastConfig("coord-b"))
+	if n, err := b.Join(context.Background(), localAddr(t, a)); err != nil || n != 1 {
+		t.Fatalf("join: %d %v", n, err)
+	}
+	if _, ok, err := a.Coordinate(""); err != nil || !ok {
+		t.Fatalf("local coordinate: ok=%v err=%v", ok, err)
+	}
+	waitFor(t, 10*time.Second, "a learns b's coordinate", func() (bool, string) {
+		_, ok, err := a.Coordinate("coord-b")
+		return err == nil && ok, fmt.Sprintf("ok=%v err=%v", ok, err)
+	})
+	rtt, ok, err := a.EstimatedRTT("coord-b", "")
+	if err != nil || !ok || rtt > 50*time.Millisecond {
+		t.Fatalf("estimated rtt %v ok=%v err=%v", rtt, ok, err)
+	}
+	near, err := a.MembersNear("")
+	if err != nil || len(near) != 2 || near[0].Name != "coord-a" {
+		t.Fatalf("members near: %v %v", near, err)
+	}
+	if _, err := a.MembersNear("nobody"); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("unknown member: %v", err)
+	}
+	if _, ok, err := a.EstimatedRTT("nobody", ""); err != nil || ok {
+		t.Fatalf("unknown member rtt: ok=%v err=%v", ok, err)
 	}
 }

@@ -228,4 +228,17 @@ TEST(closed_runtime_closes_pools) {
     p.close();
 }
 
+TEST(coordinates_and_nearest_first) {
+    hearsay::Runtime rt;
+    std::vector<hearsay::Pool> pools = cluster(rt, 2);
+    CHECK(pools[0].coordinate().has_value());
+    CHECK(harness::wait_until([&] { return pools[0].coordinate("b").has_value(); }, milliseconds(10000)));
+    const auto rtt = pools[0].estimated_rtt("b");
+    CHECK(rtt.has_value() && *rtt < milliseconds(50));
+    const std::vector<hearsay::Member> near = pools[0].members_near();
+    CHECK_EQ(near.size(), 2u);
+    CHECK(near[0].name == "a");
+    CHECK(!pools[0].estimated_rtt("nobody").has_value());
+}
+
 TEST_MAIN()
