@@ -216,6 +216,20 @@ fn snapshot_cost(members: usize) {
         "members snapshot of {count} members: median {:.0} us (pools + hearsay_members_get + names + free)",
         median(samples)
     );
+    // The same through the Rust API, to tell the runtime's share from the C copy.
+    let observer = &pools[1];
+    let rust: Vec<f64> = (0..200)
+        .map(|_| {
+            let t = Instant::now();
+            let members = observer.members().unwrap();
+            std::hint::black_box(members.len());
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    println!(
+        "Pool::members() of the same pool size through Rust: median {:.0} us",
+        median(rust)
+    );
     hearsay_pool_free(p);
     hearsay_config_free(c);
     hearsay_runtime_free(rt);

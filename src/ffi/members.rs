@@ -55,14 +55,28 @@ impl Castable for hearsay_member {
 /// A C string from text that came from the network: an interior NUL (which
 /// C cannot hold) becomes U+FFFD.
 fn c_text(text: &str) -> CString {
-    CString::new(text.replace('\0', "\u{FFFD}")).unwrap_or_default()
+    if text.as_bytes().contains(&0) {
+        return CString::new(text.replace('\0', "\u{FFFD}")).unwrap_or_default();
+    }
+    // One allocation, with room for the terminating NUL.
+    let mut bytes = Vec::with_capacity(text.len() + 1);
+    bytes.extend_from_slice(text.as_bytes());
+    CString::new(bytes).unwrap_or_default()
+}
+
+/// An address as a C string, formatted straight into its one allocation.
+fn c_addr(addr: &std::net::SocketAddr) -> CString {
+    use std::io::Write;
+    let mut bytes = Vec::with_capacity(48);
+    let _ = write!(bytes, "{addr}");
+    CString::new(bytes).unwrap_or_default()
 }
 
 impl hearsay_member {
     pub(crate) fn of(info: &MemberInfo) -> hearsay_member {
         hearsay_member {
             name: c_text(&info.name),
-            addr: c_text(&info.addr.to_string()),
+            addr: c_addr(&info.addr),
             status: info.status.into(),
             incarnation: info.incarnation,
             tags: info
