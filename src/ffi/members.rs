@@ -1,7 +1,8 @@
 //! `hearsay_members` (a snapshot of a pool's membership) and
 //! `hearsay_member` (one member, borrowed from a snapshot or an event).
 
-use std::ffi::{c_char, CString};
+use std::ffi::c_char;
+use std::sync::Arc;
 
 use super::cast::{free_boxed, Castable, OwnershipBox, OwnershipRef};
 use crate::runtime::{MemberInfo, MemberStatus};
@@ -40,51 +41,101 @@ impl From<MemberStatus> for hearsay_status {
 /// may read it at once.
 #[allow(non_camel_case_types)]
 pub struct hearsay_member {
-    name: CString,
-    addr: CString,
+    /// Every string of the snapshot (or event), NUL-terminated, shared by
+    /// its members: one allocation for all of them.
+    text: Arc<[u8]>,
+    name: u32,
+    addr: u32,
     status: hearsay_status,
     incarnation: u32,
-    /// Sorted by key.
-    tags: Vec<(CString, CString)>,
+    /// Offsets of keys and values, sorted by key.
+    tags: Vec<(u32, u32)>,
 }
 
 impl Castable for hearsay_member {
     type Ownership = OwnershipRef;
 }
 
-/// A C string from text that came from the network: an interior NUL (which
-/// C cannot hold) becomes U+FFFD.
-fn c_text(text: &str) -> CString {
-    if text.as_bytes().contains(&0) {
-        return CString::new(text.replace('\0', "\u{FFFD}")).unwrap_or_default();
-    }
-    // One allocation, with room for the terminating NUL.
-    let mut bytes = Vec::with_capacity(text.len() + 1);
-    bytes.extend_from_slice(text.as_bytes());
-    CString::new(bytes).unwrap_or_default()
+/// Collects NUL-terminated strings into one buffer.
+#[derive(Default)]
+struct TextBuilder {
+    bytes: Vec<u8>,
 }
 
-/// An address as a C string, formatted straight into its one allocation.
-fn c_addr(addr: &std::net::SocketAddr) -> CString {
-    use std::io::Write;
-    let mut bytes = Vec::with_capacity(48);
-    let _ = write!(bytes, "{addr}");
-    CString::new(bytes).unwrap_or_default()
+impl TextBuilder {
+    /// Appends text that came from the network: an interior NUL (which C
+    /// cannot hold) becomes U+FFFD. Returns its offset.
+    fn text(&mut self, text: &str) -> u32 {
+        let at = self.bytes.len() as u32;
+        if text.as_bytes().contains(&0) {
+            self.bytes
+                .extend_from_slice(text.replace('\0', "\u{FFFD}").as_bytes());
+        } else {
+            self.bytes.extend_from_slice(text.as_bytes());
+        }
+        self.bytes.push(0);
+        at
+    }
+
+    /// Appends an address as "ip:port". Returns its offset.
+    fn addr(&mut self, addr: &std::net::SocketAddr) -> u32 {
+        use std::io::Write;
+        let at = self.bytes.len() as u32;
+        let _ = write!(self.bytes, "{addr}");
+        self.bytes.push(0);
+        at
+    }
+}
+
+/// A member's strings, as offsets into the shared text.
+struct Offsets {
+    name: u32,
+    addr: u32,
+    tags: Vec<(u32, u32)>,
+}
+
+impl Offsets {
+    fn of(info: &MemberInfo, text: &mut TextBuilder) -> Offsets {
+        Offsets {
+            name: text.text(&info.name),
+            addr: text.addr(&info.addr),
+            tags: info
+                .tags
+                .iter()
+                .map(|(k, v)| (text.text(k), text.text(v)))
+                .collect(),
+        }
+    }
 }
 
 impl hearsay_member {
     pub(crate) fn of(info: &MemberInfo) -> hearsay_member {
+        let mut text = TextBuilder::default();
+        let offsets = Offsets::of(info, &mut text);
+        hearsay_member::with(info, offsets, text.bytes.into())
+    }
+
+    fn with(info: &MemberInfo, offsets: Offsets, text: Arc<[u8]>) -> hearsay_member {
         hearsay_member {
-            name: c_text(&info.name),
-            addr: c_addr(&info.addr),
+            text,
+            name: offsets.name,
+            addr: offsets.addr,
             status: info.status.into(),
             incarnation: info.incarnation,
-            tags: info
-                .tags
-                .iter()
-                .map(|(k, v)| (c_text(k), c_text(v)))
-                .collect(),
+            tags: offsets.tags,
         }
+    }
+
+    /// The NUL-terminated string at `offset`.
+    fn c_str(&self, offset: u32) -> *const c_char {
+        self.text[offset as usize..].as_ptr().cast()
+    }
+
+    /// The bytes of the string at `offset`, without its NUL.
+    fn bytes(&self, offset: u32) -> &[u8] {
+        let rest = &self.text[offset as usize..];
+        let len = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        &rest[..len]
     }
 }
 
@@ -103,8 +154,18 @@ impl Castable for hearsay_members {
 
 impl hearsay_members {
     pub(crate) fn of(infos: &[MemberInfo]) -> hearsay_members {
+        let mut text = TextBuilder::default();
+        let offsets: Vec<Offsets> = infos
+            .iter()
+            .map(|info| Offsets::of(info, &mut text))
+            .collect();
+        let text: Arc<[u8]> = text.bytes.into();
         hearsay_members {
-            members: infos.iter().map(hearsay_member::of).collect(),
+            members: infos
+                .iter()
+                .zip(offsets)
+                .map(|(info, offsets)| hearsay_member::with(info, offsets, Arc::clone(&text)))
+                .collect(),
         }
     }
 }
@@ -161,7 +222,8 @@ pub extern "C" fn hearsay_members_free(m: *mut hearsay_members) {
 #[no_mangle]
 pub extern "C" fn hearsay_member_name(m: *const hearsay_member) -> *const c_char {
     ffi_boundary! {
-        try_ref!(m).name.as_ptr()
+        let m = try_ref!(m);
+        m.c_str(m.name)
     }
 }
 
@@ -172,7 +234,8 @@ pub extern "C" fn hearsay_member_name(m: *const hearsay_member) -> *const c_char
 #[no_mangle]
 pub extern "C" fn hearsay_member_addr(m: *const hearsay_member) -> *const c_char {
     ffi_boundary! {
-        try_ref!(m).addr.as_ptr()
+        let m = try_ref!(m);
+        m.c_str(m.addr)
     }
 }
 
@@ -211,8 +274,8 @@ pub extern "C" fn hearsay_member_tag(
         let key = try_cstr!(key);
         m.tags
             .iter()
-            .find(|(k, _)| k.as_bytes() == key.as_bytes())
-            .map_or(std::ptr::null(), |(_, v)| v.as_ptr())
+            .find(|(k, _)| m.bytes(*k) == key.as_bytes())
+            .map_or(std::ptr::null(), |(_, v)| m.c_str(*v))
     }
 }
 
@@ -235,7 +298,7 @@ pub extern "C" fn hearsay_member_tag_key(m: *const hearsay_member, i: usize) -> 
     ffi_boundary! {
         let m = try_ref!(m);
         match m.tags.get(i) {
-            Some((k, _)) => k.as_ptr(),
+            Some((k, _)) => m.c_str(*k),
             None => past_the_end(i, m.tags.len()),
         }
     }
@@ -250,7 +313,7 @@ pub extern "C" fn hearsay_member_tag_value(m: *const hearsay_member, i: usize) -
     ffi_boundary! {
         let m = try_ref!(m);
         match m.tags.get(i) {
-            Some((_, v)) => v.as_ptr(),
+            Some((_, v)) => m.c_str(*v),
             None => past_the_end(i, m.tags.len()),
         }
     }
