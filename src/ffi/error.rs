@@ -120,6 +120,25 @@ pub(crate) fn fail(code: hearsay_result, message: impl Into<String>) -> hearsay_
     code
 }
 
+/// A C wait in milliseconds: -1 waits without limit (`forever` says what
+/// that means for the call), 0 does not wait; anything below -1 is refused
+/// with `HEARSAY_ERR_INVALID_ARGUMENT` and a message.
+pub(crate) fn wait_from_ms(
+    timeout_ms: i32,
+    forever: &str,
+) -> Result<Option<std::time::Duration>, hearsay_result> {
+    match timeout_ms {
+        -1 => Ok(None),
+        ms if ms >= 0 => Ok(Some(std::time::Duration::from_millis(
+            ms.unsigned_abs().into(),
+        ))),
+        other => Err(fail(
+            hearsay_result::HEARSAY_ERR_INVALID_ARGUMENT,
+            format!("timeout_ms {other} is invalid: use -1 ({forever}), 0 (do not wait) or more"),
+        )),
+    }
+}
+
 /// Maps a runtime error to its code and records its message.
 pub(crate) fn from_runtime(error: Error) -> hearsay_result {
     let code = match error.kind {

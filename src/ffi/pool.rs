@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::cast::{free_boxed, to_boxed_ptr, Castable, OwnershipBox};
 use super::config::hearsay_config;
-use super::error::{fail, from_runtime, hearsay_result};
+use super::error::{fail, from_runtime, hearsay_result, wait_from_ms};
 use super::event::hearsay_event;
 use super::members::hearsay_members;
 use super::runtime::hearsay_runtime;
@@ -477,15 +477,9 @@ pub extern "C" fn hearsay_pool_next_event(
     ffi_boundary! {
         let p = try_ref!(p);
         let out = try_out!(out);
-        let timeout = match timeout_ms {
-            -1 => None,
-            ms if ms >= 0 => Some(Duration::from_millis(ms.unsigned_abs().into())),
-            other => {
-                return fail(
-                    hearsay_result::HEARSAY_ERR_INVALID_ARGUMENT,
-                    format!("timeout_ms {other} is invalid: use -1 (forever), 0 (do not wait) or more"),
-                )
-            }
+        let timeout = match wait_from_ms(timeout_ms, "forever") {
+            Ok(timeout) => timeout,
+            Err(code) => return code,
         };
         match p.pool.next_event(timeout) {
             Ok(Some(event)) => {

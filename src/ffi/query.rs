@@ -7,7 +7,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::cast::{free_boxed, to_boxed_ptr, Castable, OwnershipBox};
-use super::error::{fail, from_runtime, hearsay_result};
+use super::error::{fail, from_runtime, hearsay_result, wait_from_ms};
 use super::pool::hearsay_pool;
 use crate::runtime::{QueryReply, QueryStream};
 use crate::serf::QueryParams;
@@ -386,17 +386,9 @@ pub extern "C" fn hearsay_query_next(
     ffi_boundary! {
         let q = try_ref!(q);
         let out = try_out!(out);
-        let timeout = match timeout_ms {
-            -1 => None,
-            ms if ms >= 0 => Some(Duration::from_millis(ms.unsigned_abs().into())),
-            other => {
-                return fail(
-                    hearsay_result::HEARSAY_ERR_INVALID_ARGUMENT,
-                    format!(
-                        "timeout_ms {other} is invalid: use -1 (until the deadline), 0 (do not wait) or more"
-                    ),
-                )
-            }
+        let timeout = match wait_from_ms(timeout_ms, "until the deadline") {
+            Ok(timeout) => timeout,
+            Err(code) => return code,
         };
         let start = Instant::now();
         let until = timeout.and_then(|t| start.checked_add(t));

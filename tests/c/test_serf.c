@@ -249,11 +249,9 @@ static int logged_at(int i, int j, hearsay_event_type t) {
 
 static hearsay_config *serf_config(const char *name, const char *role) {
     hearsay_config *c = fast_config(HEARSAY_PROFILE_LOCAL, name);
-    /* Queries spread by gossip only (no state exchange repairs a miss):
-     * with LOCAL's retransmit_mult of 2, each node of four forwards a
-     * query to two of its three peers, and a member misses one now and
-     * then. With 4, every node sends it to all its peers. */
-    CHECK_OK(hearsay_config_set_retransmit_mult(c, 4));
+    /* fast_config sends each broadcast four times: queries spread by
+     * gossip only (no state exchange repairs a miss), and with LOCAL's two
+     * a member of four would miss one now and then. */
     CHECK_OK(hearsay_config_set_tag(c, "role", role));
     CHECK_OK(hearsay_config_set_tag(c, "color", "red"));
     CHECK_OK(hearsay_config_set_reap_interval_ms(c, 500));
