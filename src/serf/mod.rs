@@ -1517,9 +1517,13 @@ impl Serf {
 
     fn merge_remote_state(&mut self, now: Instant, join: bool, state: SerfPushPull) {
         let _ = join;
-        self.clock.witness(state.ltime);
-        self.event_clock.witness(state.event_ltime);
-        self.query_clock.witness(state.query_ltime);
+        // Push-pull carries clock times (the next Lamport time), not times
+        // of messages: catch up to them without moving past, or every
+        // exchange would push the clocks ahead of the events they count and
+        // a node joining with "ignore old events" would drop new ones.
+        self.clock.advance_to(state.ltime);
+        self.event_clock.advance_to(state.event_ltime);
+        self.query_clock.advance_to(state.query_ltime);
         if self.ignore_old_pending {
             self.event_min_time = self.event_min_time.max(state.event_ltime);
         }
