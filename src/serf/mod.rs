@@ -367,6 +367,10 @@ impl Serf {
             config,
         };
         let ltime = serf.clock.increment();
+        // Lamport time 0 means "none" in the C ABI (hearsay_event_ltime of
+        // a member event): events and queries start at 1.
+        serf.event_clock.advance_to(1);
+        serf.query_clock.advance_to(1);
         let name: Arc<str> = name.into();
         serf.members.insert(
             name.clone(),
