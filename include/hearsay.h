@@ -264,6 +264,16 @@ typedef int32_t hearsay_profile;
 #endif // __cplusplus
 
 /**
+ * A keyring operation.
+ */
+typedef struct KeyOp KeyOp;
+
+/**
+ * A situation to simulate.
+ */
+typedef struct Scenario Scenario;
+
+/**
  * The settings of one pool. Create with `hearsay_config_new`, change with
  * the `hearsay_config_set_*` calls, pass to `hearsay_pool_new` (which
  * copies it; the config can be reused or freed right after), free with
@@ -282,6 +292,13 @@ typedef struct hearsay_config hearsay_config;
  * not be freed while another thread reads it.
  */
 typedef struct hearsay_event hearsay_event;
+
+/**
+ * What a keyring operation found across the pool. Read it with the
+ * `hearsay_keyring_report_*` calls; its strings live until
+ * `hearsay_keyring_report_free`. Immutable: any thread may read it.
+ */
+typedef struct hearsay_keyring_report hearsay_keyring_report;
 
 /**
  * One member as a snapshot or an event saw it. Never created or freed on
@@ -476,6 +493,28 @@ typedef struct hearsay_stats {
    * full number of times.
    */
   uint64_t broadcasts_dropped;
+  /**
+   * Dropped: plaintext while encryption is required.
+   */
+  uint64_t dropped_plaintext;
+  /**
+   * Dropped: from a source (or about a member address) outside the
+   * allowed networks.
+   */
+  uint64_t dropped_source;
+  /**
+   * Keyring file writes that failed.
+   */
+  uint64_t keyring_file_errors;
+  /**
+   * Dropped: the pool's queue of received datagrams (1,024) was full.
+   */
+  uint64_t dropped_overload;
+  /**
+   * Broadcasts received again moments after a first copy (gossip's
+   * redundancy, or replays), recognised without being decoded.
+   */
+  uint64_t duplicates_skipped;
 } hearsay_stats;
 
 #ifdef __cplusplus
@@ -487,6 +526,43 @@ extern "C" {
  * `HEARSAY_ABI_VERSION`). Never fails; thread-safe.
  */
 uint32_t hearsay_abi_version(void);
+
+/**
+ * Accepts packets and streams only from this network ("10.0.0.0/8",
+ * "::1/128"; a plain address means that host alone), and members only at
+ * addresses in it. Call once per network; with none (the default) every
+ * source is accepted. Refused packets are counted in
+ * `hearsay_stats.dropped_source`.
+ *
+ * NULL `c` or `cidr` gives `HEARSAY_ERR_NULL_PARAMETER`, text that is not
+ * a network `HEARSAY_ERR_INVALID_ARGUMENT`. Not thread-safe for the same
+ * config.
+ */
+hearsay_result hearsay_config_add_allowed_cidr(struct hearsay_config *c, const char *cidr);
+
+/**
+ * Adds a gossip encryption key of `len` bytes (16, 24 or 32: AES-128, -192
+ * or -256). The first key added is the primary: it encrypts; every key is
+ * tried to decrypt. With at least one key the pool encrypts everything it
+ * sends and refuses plaintext (see `hearsay_config_set_verify_incoming` and
+ * `_outgoing` for a migration). A keyring file, when set and present,
+ * replaces these keys.
+ *
+ * NULL `c` or `key` gives `HEARSAY_ERR_NULL_PARAMETER`; another length, or
+ * more than 64 keys, `HEARSAY_ERR_INVALID_ARGUMENT`. The bytes are copied.
+ * Not thread-safe for the same config.
+ */
+hearsay_result hearsay_config_add_key(struct hearsay_config *c, const uint8_t *key, size_t len);
+
+/**
+ * `hearsay_config_add_key` for a key written in standard base64, as
+ * Consul's `encrypt` setting and `consul keygen` write it.
+ *
+ * NULL `c` or `key_base64` gives `HEARSAY_ERR_NULL_PARAMETER`; text that is
+ * not base64 of 16, 24 or 32 bytes `HEARSAY_ERR_INVALID_ARGUMENT`. Not
+ * thread-safe for the same config.
+ */
+hearsay_result hearsay_config_add_key_base64(struct hearsay_config *c, const char *key_base64);
 
 /**
  * Frees a config. NULL does nothing. Pools created from it are not
@@ -648,6 +724,21 @@ hearsay_result hearsay_config_set_gossip_to_the_dead_ms(struct hearsay_config *c
  * the same config.
  */
 hearsay_result hearsay_config_set_indirect_checks(struct hearsay_config *c, uint32_t n);
+
+/**
+ * Sets the keyring file: a JSON array of base64 keys, primary first. When
+ * it exists at `hearsay_pool_new` its keys replace those added to the
+ * config; when it does not, it is created from them. Every change made by
+ * a keyring operation is written to it (atomically, mode 0600). An empty
+ * string turns it off (the default).
+ *
+ * NULL `c` or `path` gives `HEARSAY_ERR_NULL_PARAMETER`, invalid UTF-8
+ * `HEARSAY_ERR_INVALID_ARGUMENT`. An unreadable file makes
+ * `hearsay_pool_new` fail with `HEARSAY_ERR_IO`, an invalid one with
+ * `HEARSAY_ERR_INVALID_ARGUMENT` naming the entry at fault. Not
+ * thread-safe for the same config.
+ */
+hearsay_result hearsay_config_set_keyring_file(struct hearsay_config *c, const char *path);
 
 /**
  * Sets the label stamped on every packet. Pools sharing one port must have
@@ -1021,6 +1112,27 @@ hearsay_result hearsay_config_set_tcp_timeout_ms(struct hearsay_config *c, uint3
 hearsay_result hearsay_config_set_tombstone_timeout_ms(struct hearsay_config *c, uint32_t ms);
 
 /**
+ * With keys: whether plaintext packets are refused (default true). Set it
+ * false on every node before encryption is turned on across a running
+ * pool, and true again once every node sends encrypted (Consul's
+ * `encrypt_verify_incoming`).
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. Not thread-safe for the
+ * same config.
+ */
+hearsay_result hearsay_config_set_verify_incoming(struct hearsay_config *c, bool on);
+
+/**
+ * With keys: whether what is sent is encrypted (default true). False sends
+ * plaintext while still accepting encrypted packets: the first step of a
+ * migration (Consul's `encrypt_verify_outgoing`).
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. Not thread-safe for the
+ * same config.
+ */
+hearsay_result hearsay_config_set_verify_outgoing(struct hearsay_config *c, bool on);
+
+/**
  * Checks every setting, as `hearsay_pool_new` will.
  *
  * Returns `HEARSAY_OK`, or `HEARSAY_ERR_INVALID_ARGUMENT` with a last error
@@ -1090,6 +1202,54 @@ uint64_t hearsay_event_query_deadline_ms(const struct hearsay_event *e);
  * Thread-safe.
  */
 const char *hearsay_event_query_from(const struct hearsay_event *e);
+
+/**
+ * The `i`th failure: the member's name and its message, borrowed from the
+ * report. NULL `r`, `node` or `message` gives `HEARSAY_ERR_NULL_PARAMETER`;
+ * `i` past the end `HEARSAY_ERR_INVALID_ARGUMENT`.
+ */
+hearsay_result hearsay_keyring_report_error(const struct hearsay_keyring_report *r,
+                                            size_t i,
+                                            const char **node,
+                                            const char **message);
+
+/**
+ * Members that answered with a failure. 0 for NULL.
+ */
+size_t hearsay_keyring_report_error_count(const struct hearsay_keyring_report *r);
+
+/**
+ * Frees a report and the strings borrowed from it. NULL does nothing.
+ */
+void hearsay_keyring_report_free(struct hearsay_keyring_report *r);
+
+/**
+ * The `i`th key (standard base64, borrowed from the report), how many
+ * members hold it and how many use it as their primary. NULL `r`, `key`,
+ * `holders` or `primary_of` gives `HEARSAY_ERR_NULL_PARAMETER`; `i` past
+ * the end `HEARSAY_ERR_INVALID_ARGUMENT`.
+ */
+hearsay_result hearsay_keyring_report_key(const struct hearsay_keyring_report *r,
+                                          size_t i,
+                                          const char **key,
+                                          size_t *holders,
+                                          size_t *primary_of);
+
+/**
+ * Keys the members reported (list only; 0 otherwise or for NULL).
+ */
+size_t hearsay_keyring_report_key_count(const struct hearsay_keyring_report *r);
+
+/**
+ * Alive members when the operation started, the local node included.
+ * 0 for NULL.
+ */
+size_t hearsay_keyring_report_members(const struct hearsay_keyring_report *r);
+
+/**
+ * Members that answered. 0 for NULL.
+ */
+size_t hearsay_keyring_report_responses(const struct hearsay_keyring_report *r);
 
 /**
  * The message of the last failed call on the calling thread, or "" if no
@@ -1289,6 +1449,49 @@ hearsay_result hearsay_pool_join_ignore_old(struct hearsay_pool *p,
                                             size_t *n_joined);
 
 /**
+ * Installs a key (standard base64) on every member, as an internal query,
+ * and waits until every alive member answered or the query timed out.
+ * Each member's failure is in the report: `HEARSAY_OK` only means the
+ * operation ran. Rotate a key in three steps, each only once the one
+ * before succeeded on every member: install, use, remove.
+ *
+ * On success writes a report to `*out` (free it with
+ * `hearsay_keyring_report_free`). NULL `p`, `key_base64` or `out` gives
+ * `HEARSAY_ERR_NULL_PARAMETER`; a key that is not base64 of 16, 24 or 32
+ * bytes `HEARSAY_ERR_INVALID_ARGUMENT`; a stopped pool
+ * `HEARSAY_ERR_CLOSED`. Blocks for up to the query timeout. Thread-safe.
+ */
+hearsay_result hearsay_pool_keyring_install(const struct hearsay_pool *p,
+                                            const char *key_base64,
+                                            struct hearsay_keyring_report **out);
+
+/**
+ * Lists the keys of every member: the report gives each key and how many
+ * members hold it and use it as primary; as `hearsay_pool_keyring_install`
+ * otherwise (without a key).
+ */
+hearsay_result hearsay_pool_keyring_list(const struct hearsay_pool *p,
+                                         struct hearsay_keyring_report **out);
+
+/**
+ * Removes a key (standard base64) from every member; as
+ * `hearsay_pool_keyring_install`. The local primary key is refused at
+ * once with `HEARSAY_ERR_INVALID_ARGUMENT`; members whose primary it is
+ * refuse it in the report.
+ */
+hearsay_result hearsay_pool_keyring_remove(const struct hearsay_pool *p,
+                                           const char *key_base64,
+                                           struct hearsay_keyring_report **out);
+
+/**
+ * Makes an installed key (standard base64) the primary on every member;
+ * as `hearsay_pool_keyring_install`. Members that lack the key report it.
+ */
+hearsay_result hearsay_pool_keyring_use(const struct hearsay_pool *p,
+                                        const char *key_base64,
+                                        struct hearsay_keyring_report **out);
+
+/**
  * Leaves the pool gracefully: announces it and waits until the
  * announcement has been gossiped or `timeout_ms` milliseconds passed. The
  * others then report `HEARSAY_EVENT_MEMBER_LEAVE` and status
@@ -1448,6 +1651,18 @@ hearsay_result hearsay_pool_send_event(struct hearsay_pool *p,
                                        const uint8_t *payload,
                                        size_t len,
                                        bool coalesce);
+
+/**
+ * Changes, on this node only, whether plaintext is refused and whether what
+ * is sent is encrypted (see `hearsay_config_set_verify_incoming`): the
+ * steps of a rolling migration to encryption without restarting pools.
+ *
+ * NULL `p` gives `HEARSAY_ERR_NULL_PARAMETER`, a stopped pool
+ * `HEARSAY_ERR_CLOSED`. Thread-safe.
+ */
+hearsay_result hearsay_pool_set_encryption_policy(const struct hearsay_pool *p,
+                                                  bool verify_incoming,
+                                                  bool verify_outgoing);
 
 /**
  * Sets one of the local node's tags while the pool runs (replacing any

@@ -34,6 +34,7 @@ pub mod config;
 pub mod coordinate;
 pub mod error;
 pub mod event;
+pub mod keyring;
 pub mod members;
 pub mod pool;
 pub mod query;

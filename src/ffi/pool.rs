@@ -99,17 +99,34 @@ pub struct hearsay_stats {
     /// Broadcasts dropped from a full gossip queue before being sent their
     /// full number of times.
     pub broadcasts_dropped: u64,
+    /// Dropped: plaintext while encryption is required.
+    pub dropped_plaintext: u64,
+    /// Dropped: from a source (or about a member address) outside the
+    /// allowed networks.
+    pub dropped_source: u64,
+    /// Keyring file writes that failed.
+    pub keyring_file_errors: u64,
+    /// Dropped: the pool's queue of received datagrams (1,024) was full.
+    pub dropped_overload: u64,
+    /// Broadcasts received again moments after a first copy (gossip's
+    /// redundancy, or replays), recognised without being decoded.
+    pub duplicates_skipped: u64,
 }
 
 /// The size of the first layout of `hearsay_stats` (ABI 1.0, up to
 /// `members_failed`): the least a caller may pass in `size`. Fields
 /// appended since are written only when `size` covers them.
 const STATS_SIZE_V1: usize = 136;
-/// The size of the current layout (with `snapshot_errors` and
+/// The size of the second layout (with `snapshot_errors` and
 /// `broadcasts_dropped`).
-const STATS_SIZE_CURRENT: usize = 152;
+const STATS_SIZE_V2: usize = 152;
+/// The size of the current layout (with `dropped_plaintext`,
+/// `dropped_source`, `keyring_file_errors`, `dropped_overload` and
+/// `duplicates_skipped`).
+const STATS_SIZE_CURRENT: usize = 192;
 const _: () = assert!(std::mem::size_of::<hearsay_stats>() == STATS_SIZE_CURRENT);
 const _: () = assert!(std::mem::offset_of!(hearsay_stats, snapshot_errors) == STATS_SIZE_V1);
+const _: () = assert!(std::mem::offset_of!(hearsay_stats, dropped_plaintext) == STATS_SIZE_V2);
 
 impl hearsay_stats {
     fn of(s: &PoolStats) -> hearsay_stats {
@@ -136,6 +153,11 @@ impl hearsay_stats {
             members_failed: s.members_failed,
             snapshot_errors: s.snapshot_errors,
             broadcasts_dropped: s.broadcasts_dropped,
+            dropped_plaintext: s.dropped_plaintext,
+            dropped_source: s.dropped_source,
+            keyring_file_errors: s.keyring_file_errors,
+            dropped_overload: s.dropped_overload,
+            duplicates_skipped: s.duplicates_skipped,
         }
     }
 }

@@ -26,8 +26,15 @@ pub(crate) struct InboundStream {
     pub(crate) reply: oneshot::Sender<Option<Vec<u8>>>,
 }
 
+/// Datagrams waiting for one pool; beyond it new ones are dropped and
+/// counted, so that a flood cannot grow memory faster than the pool drains.
+pub(crate) const INBOUND_PACKET_QUEUE: usize = 1024;
+
 pub(crate) struct Route {
-    pub(crate) packets: mpsc::UnboundedSender<(SocketAddr, Vec<u8>)>,
+    /// Bounded by [`INBOUND_PACKET_QUEUE`].
+    pub(crate) packets: async_std::channel::Sender<(SocketAddr, Vec<u8>)>,
+    /// Datagrams dropped because `packets` was full.
+    pub(crate) packets_shed: Rc<Cell<u64>>,
     pub(crate) streams: mpsc::UnboundedSender<InboundStream>,
     pub(crate) max_stream_size: usize,
 }
@@ -202,7 +209,9 @@ async fn receive_packets(endpoint: std::rc::Weak<Endpoint>) {
         };
         match route {
             Some(route) => {
-                let _ = route.packets.unbounded_send((from, bytes.to_vec()));
+                if route.packets.try_send((from, bytes.to_vec())).is_err() {
+                    route.packets_shed.set(route.packets_shed.get() + 1);
+                }
             }
             None => ep
                 .counters

@@ -7,6 +7,7 @@
 
 mod endpoint;
 mod events;
+mod keyring_file;
 mod pool;
 mod snapshot;
 
@@ -19,11 +20,12 @@ use std::thread::JoinHandle;
 use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
 
-pub use crate::serf::{ConflictOutcome, QueryParams};
+pub use crate::serf::{ConflictOutcome, KeyOp, KeyringReport, QueryParams};
+pub use crate::wire::SecretKey;
 pub use events::EventQueue;
 pub use pool::{
-    IncomingQuery, MemberInfo, MemberStatus, Pool, PoolConfig, PoolEvent, PoolStats, QueryReply,
-    QueryStream,
+    parse_cidr, IncomingQuery, MemberInfo, MemberStatus, Pool, PoolConfig, PoolEvent, PoolStats,
+    QueryReply, QueryStream,
 };
 
 use endpoint::Endpoint;

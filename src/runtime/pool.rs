@@ -19,11 +19,12 @@ use super::snapshot::SnapshotFile;
 use super::{Error, ErrorKind};
 use crate::coord::Coordinate;
 use crate::serf::{
-    tags, ConflictOutcome, QueryHandle, QueryParams, QueryTicket, Serf, SerfConfig, SerfEvent,
-    SerfMember,
+    tags, ConflictOutcome, KeyOp, KeyringReport, QueryHandle, QueryParams, QueryTicket, Serf,
+    SerfConfig, SerfEvent, SerfMember,
 };
 use crate::swim::{LeaveState, Profile, StreamError, StreamToken, TransmitKind};
 use crate::wire::MemberState;
+use crate::wire::SecretKey;
 
 /// Settings of one pool.
 #[derive(Clone, Debug)]
@@ -46,6 +47,11 @@ pub struct PoolConfig {
     /// restarted pool restores its clocks, replays no old event and rejoins
     /// the members it lists. Default none.
     pub snapshot_path: Option<std::path::PathBuf>,
+    /// A keyring file (a JSON array of base64 keys, primary first). When it
+    /// exists its keys replace those of `serf.swim.keys`; when it does not,
+    /// it is created from them. Every change of the keyring is written to
+    /// it (atomically, mode 0600). Default none.
+    pub keyring_file: Option<std::path::PathBuf>,
 }
 
 impl PoolConfig {
@@ -59,6 +65,7 @@ impl PoolConfig {
             tags: BTreeMap::new(),
             event_queue_depth: 4096,
             snapshot_path: None,
+            keyring_file: None,
         }
     }
 
@@ -226,6 +233,18 @@ pub struct PoolStats {
     pub dropped_invalid: u64,
     /// Dropped: could not be decrypted.
     pub dropped_decrypt: u64,
+    /// Dropped: plaintext while encryption is required.
+    pub dropped_plaintext: u64,
+    /// Dropped: from a source (or about a member address) outside the
+    /// allowed networks.
+    pub dropped_source: u64,
+    /// Keyring file writes that failed.
+    pub keyring_file_errors: u64,
+    /// Dropped: the pool's queue of received datagrams (1,024) was full.
+    pub dropped_overload: u64,
+    /// Broadcasts received again moments after a first copy (gossip's
+    /// redundancy, or replays), recognised without being decoded.
+    pub duplicates_skipped: u64,
     /// Snapshot records that could not be written.
     pub snapshot_errors: u64,
     /// Broadcasts dropped from a full gossip queue before being sent their
@@ -359,6 +378,16 @@ enum PoolCommand {
     Leave {
         timeout: Duration,
         reply: oneshot::Sender<bool>,
+    },
+    Keyring {
+        op: KeyOp,
+        key: Option<SecretKey>,
+        reply: oneshot::Sender<Result<KeyringReport, Error>>,
+    },
+    EncryptionPolicy {
+        verify_incoming: bool,
+        verify_outgoing: bool,
+        reply: oneshot::Sender<()>,
     },
     Stop {
         reply: oneshot::Sender<()>,
@@ -561,6 +590,50 @@ impl Pool {
         &self.shared.snapshot_warnings
     }
 
+    /// Installs a key on every member (see [`keyring_op`](Pool::keyring_op)).
+    pub fn keyring_install(&self, key: &SecretKey) -> Result<KeyringReport, Error> {
+        self.keyring_op(KeyOp::Install, Some(key))
+    }
+
+    /// Makes an installed key the primary on every member.
+    pub fn keyring_use(&self, key: &SecretKey) -> Result<KeyringReport, Error> {
+        self.keyring_op(KeyOp::Use, Some(key))
+    }
+
+    /// Removes a key from every member; refused where it is the primary.
+    pub fn keyring_remove(&self, key: &SecretKey) -> Result<KeyringReport, Error> {
+        self.keyring_op(KeyOp::Remove, Some(key))
+    }
+
+    /// Lists the keys of every member and how many hold each.
+    pub fn keyring_list(&self) -> Result<KeyringReport, Error> {
+        self.keyring_op(KeyOp::List, None)
+    }
+
+    /// Runs a keyring operation across the pool (an internal query) and
+    /// waits until every alive member answered or the query's default
+    /// timeout passed. The report lists each member's failure; check
+    /// [`KeyringReport::succeeded`] before the next step of a rotation.
+    pub fn keyring_op(&self, op: KeyOp, key: Option<&SecretKey>) -> Result<KeyringReport, Error> {
+        let key = key.cloned();
+        self.call(|reply| PoolCommand::Keyring { op, key, reply })?
+    }
+
+    /// Sets whether plaintext is refused and whether what is sent is
+    /// encrypted (with keys installed): the steps of a rolling migration
+    /// to encryption, or back.
+    pub fn set_encryption_policy(
+        &self,
+        verify_incoming: bool,
+        verify_outgoing: bool,
+    ) -> Result<(), Error> {
+        self.call(|reply| PoolCommand::EncryptionPolicy {
+            verify_incoming,
+            verify_outgoing,
+            reply,
+        })
+    }
+
     /// Leaves gracefully: announces it and waits until the announcement is
     /// sent or `timeout` passes (`Err` with `Timeout` then). The pool keeps
     /// answering until it is dropped.
@@ -588,6 +661,22 @@ impl Drop for Pool {
         }
         self.shared.events.close();
     }
+}
+
+/// A network of allowed sources ("10.0.0.0/8", "fd00::/8"); a plain
+/// address is that host alone.
+pub fn parse_cidr(text: &str) -> Result<ipnet::IpNet, Error> {
+    let text = text.trim();
+    if let Ok(net) = text.parse::<ipnet::IpNet>() {
+        return Ok(net.trunc());
+    }
+    text.parse::<std::net::IpAddr>()
+        .map(ipnet::IpNet::from)
+        .map_err(|_| {
+            Error::invalid(format!(
+                "'{text}' is not a network: use address/prefix, e.g. 10.0.0.0/8 or fd00::/8"
+            ))
+        })
 }
 
 fn parse_addr(text: &str) -> Result<SocketAddr, Error> {
@@ -637,12 +726,15 @@ pub(crate) fn start(config: PoolConfig, endpoints: &Endpoints) -> Result<(Pool, 
         None => Endpoint::bind(config.bind_addr)?,
     };
     let label = config.serf.swim.label.clone();
-    let (packets_tx, packets_rx) = mpsc::unbounded();
+    let (packets_tx, packets_rx) =
+        async_std::channel::bounded(super::endpoint::INBOUND_PACKET_QUEUE);
+    let packets_shed = Rc::new(std::cell::Cell::new(0));
     let (streams_tx, streams_rx) = mpsc::unbounded();
     endpoint.add_route(
         label.clone(),
         Route {
             packets: packets_tx,
+            packets_shed: packets_shed.clone(),
             streams: streams_tx,
             max_stream_size: config.serf.swim.max_stream_size,
         },
@@ -653,6 +745,38 @@ pub(crate) fn start(config: PoolConfig, endpoints: &Endpoints) -> Result<(Pool, 
     let local_addr = endpoint.local_addr;
     let advertise = config.advertise_addr.unwrap_or(local_addr);
     let meta = tags::encode(&config.tags);
+    let mut config = config;
+    let mut keyring_written = Vec::new();
+    if let Some(path) = &config.keyring_file {
+        let loaded = match super::keyring_file::load(path) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                if endpoint.remove_route(&label) {
+                    endpoints.borrow_mut().remove(&local_addr);
+                }
+                return Err(e);
+            }
+        };
+        match loaded {
+            Some(keys) => {
+                config.serf.swim.keys = keys.clone();
+                keyring_written = keys;
+            }
+            None if !config.serf.swim.keys.is_empty() => {
+                if let Err(e) = super::keyring_file::store(path, &config.serf.swim.keys) {
+                    if endpoint.remove_route(&label) {
+                        endpoints.borrow_mut().remove(&local_addr);
+                    }
+                    return Err(Error::new(
+                        ErrorKind::Io,
+                        format!("cannot write the keyring file {}: {e}", path.display()),
+                    ));
+                }
+                keyring_written = config.serf.swim.keys.clone();
+            }
+            None => {}
+        }
+    }
     let seed: u64 = rand::random();
     let core = match Serf::new(
         config.serf.clone(),
@@ -671,6 +795,9 @@ pub(crate) fn start(config: PoolConfig, endpoints: &Endpoints) -> Result<(Pool, 
         }
     };
     let mut core = core;
+    // Nonces must never repeat under one key: draw them from a generator
+    // seeded by the operating system, not from the protocol's seed.
+    core.reseed_nonces(rand::random());
     let mut snapshot_warnings = Vec::new();
     let snapshot = match &config.snapshot_path {
         None => None,
@@ -716,6 +843,11 @@ pub(crate) fn start(config: PoolConfig, endpoints: &Endpoints) -> Result<(Pool, 
         leave: None,
         snapshot,
         snapshot_errors: 0,
+        keyring_ops: HashMap::new(),
+        keyring_file: config.keyring_file.clone(),
+        keyring_written,
+        keyring_file_errors: 0,
+        packets_shed,
     };
     let done = finished.clone();
     let handle = async_std::task::spawn_local(async move {
@@ -763,12 +895,18 @@ struct Driver {
     leave: Option<(Instant, oneshot::Sender<bool>)>,
     snapshot: Option<SnapshotFile>,
     snapshot_errors: u64,
+    keyring_ops: HashMap<QueryHandle, oneshot::Sender<Result<KeyringReport, Error>>>,
+    keyring_file: Option<std::path::PathBuf>,
+    /// The keys last written to the keyring file.
+    keyring_written: Vec<SecretKey>,
+    keyring_file_errors: u64,
+    packets_shed: Rc<std::cell::Cell<u64>>,
 }
 
 impl Driver {
     async fn run(
         mut self,
-        mut packets: mpsc::UnboundedReceiver<(SocketAddr, Vec<u8>)>,
+        mut packets: async_std::channel::Receiver<(SocketAddr, Vec<u8>)>,
         mut streams: mpsc::UnboundedReceiver<InboundStream>,
         mut commands: mpsc::UnboundedReceiver<PoolCommand>,
     ) {
@@ -947,6 +1085,25 @@ impl Driver {
                 self.core.leave(now);
                 self.leave = Some((now + timeout, reply));
             }
+            PoolCommand::Keyring { op, key, reply } => {
+                match self.core.keyring_op(now, op, key.as_ref(), None) {
+                    Ok(handle) => {
+                        self.keyring_ops.insert(handle, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(serf_error(e)));
+                    }
+                }
+            }
+            PoolCommand::EncryptionPolicy {
+                verify_incoming,
+                verify_outgoing,
+                reply,
+            } => {
+                self.core
+                    .set_encryption_policy(verify_incoming, verify_outgoing);
+                let _ = reply.send(());
+            }
             PoolCommand::Stop { .. } => {}
         }
     }
@@ -993,6 +1150,11 @@ impl Driver {
             dropped_version: s.dropped_version,
             dropped_invalid: s.dropped_invalid,
             dropped_decrypt: s.dropped_decrypt,
+            dropped_plaintext: s.dropped_plaintext,
+            dropped_source: s.dropped_source,
+            keyring_file_errors: self.keyring_file_errors,
+            dropped_overload: self.packets_shed.get(),
+            duplicates_skipped: s.duplicates_skipped,
             snapshot_errors: self.snapshot_errors,
             broadcasts_dropped: s.broadcasts_dropped,
             streams_refused: self.endpoint.counters.streams_refused.get(),
@@ -1063,6 +1225,7 @@ impl Driver {
                 }
             }
         }
+        self.write_keyring_file();
         while let Some(event) = self.core.poll_event() {
             let event = match event {
                 SerfEvent::MemberJoin(m) => PoolEvent::MemberJoin(self.info(&m)),
@@ -1109,6 +1272,12 @@ impl Driver {
                     self.queries.remove(&handle);
                     continue;
                 }
+                SerfEvent::KeyringDone { handle, report, .. } => {
+                    if let Some(reply) = self.keyring_ops.remove(&handle) {
+                        let _ = reply.send(Ok(report));
+                    }
+                    continue;
+                }
                 SerfEvent::NameConflict {
                     name,
                     addr,
@@ -1123,6 +1292,22 @@ impl Driver {
             };
             self.shared.events.push(event);
         }
+    }
+
+    /// Writes the keyring file when the keys changed since it was written.
+    fn write_keyring_file(&mut self) {
+        let Some(path) = &self.keyring_file else {
+            return;
+        };
+        let keys = self.core.keyring().keys();
+        if keys == self.keyring_written.as_slice() {
+            return;
+        }
+        if super::keyring_file::store(path, keys).is_err() {
+            // Counted; the next change tries again.
+            self.keyring_file_errors += 1;
+        }
+        self.keyring_written = keys.to_vec();
     }
 
     fn info(&self, m: &SerfMember) -> MemberInfo {

@@ -8,6 +8,7 @@
 
 mod clock;
 mod config;
+mod keyring;
 pub mod snapshot;
 pub mod tags;
 
@@ -22,6 +23,7 @@ use rand::{Rng, SeedableRng};
 
 pub use clock::LamportClock;
 pub use config::SerfConfig;
+pub use keyring::{KeyOp, KeyringReport};
 pub use snapshot::{SnapshotRecord, SnapshotState};
 
 use crate::coord::{CoordClient, Coordinate};
@@ -32,7 +34,7 @@ use crate::swim::{
 use crate::wire::serf::{
     JoinIntent, LeaveIntent, Query, QueryResponse, Relay, SerfMessage, SerfPushPull, UserEvent,
 };
-use crate::wire::{MemberState, WireAddr};
+use crate::wire::{MemberState, SecretKey, WireAddr};
 
 /// Prefix of query names reserved for hearsay's own use.
 pub const INTERNAL_QUERY_PREFIX: &str = "_hearsay_";
@@ -183,6 +185,16 @@ pub enum SerfEvent {
         /// Our query.
         handle: QueryHandle,
     },
+    /// A keyring operation of ours is over: every member answered, or
+    /// its deadline passed.
+    KeyringDone {
+        /// Our query.
+        handle: QueryHandle,
+        /// The operation.
+        op: KeyOp,
+        /// What the members answered.
+        report: KeyringReport,
+    },
     /// Two nodes claim the same name.
     NameConflict {
         /// The name.
@@ -245,7 +257,14 @@ struct PendingQuery {
     deadline: Instant,
     acks: BTreeSet<String>,
     responses: BTreeSet<String>,
-    internal: Option<ConflictCheck>,
+    internal: Option<Internal>,
+}
+
+/// What a query started by the layer itself is for.
+#[derive(Debug)]
+enum Internal {
+    Conflict(ConflictCheck),
+    Keyring(keyring::KeyringTally),
 }
 
 #[derive(Debug)]
@@ -626,7 +645,7 @@ impl Serf {
         name: &str,
         payload: &[u8],
         params: QueryParams,
-        internal: Option<ConflictCheck>,
+        internal: Option<Internal>,
     ) -> Result<QueryHandle, SerfError> {
         if self.queries.len() >= self.config.max_pending_queries {
             return Err(SerfError::TooManyQueries);
@@ -672,6 +691,79 @@ impl Serf {
             self.broadcast(None, SerfMessage::Query(query));
         }
         Ok(handle)
+    }
+
+    /// Starts a keyring operation across the pool (`key` is ignored by
+    /// [`KeyOp::List`]); the outcome arrives as [`SerfEvent::KeyringDone`].
+    /// Removing the local primary key is refused at once.
+    pub fn keyring_op(
+        &mut self,
+        now: Instant,
+        op: KeyOp,
+        key: Option<&SecretKey>,
+        timeout: Option<Duration>,
+    ) -> Result<QueryHandle, SerfError> {
+        let payload = match (op, key) {
+            (KeyOp::List, _) => Vec::new(),
+            (_, None) => {
+                return Err(SerfError::InvalidArgument(format!(
+                    "keyring {} needs a key",
+                    op.name()
+                )))
+            }
+            (KeyOp::Remove, Some(key)) if self.swim.keyring().primary() == Some(key) => {
+                return Err(SerfError::InvalidArgument(
+                    crate::wire::KeyError::RemovePrimary.to_string(),
+                ))
+            }
+            (_, Some(key)) => keyring::request(key),
+        };
+        let members = self
+            .members
+            .values()
+            .filter(|m| m.status == Status::Alive)
+            .count();
+        let tally = keyring::KeyringTally {
+            op,
+            report: KeyringReport {
+                members,
+                ..KeyringReport::default()
+            },
+        };
+        let params = QueryParams {
+            timeout,
+            ..QueryParams::default()
+        };
+        self.start_query(
+            now,
+            op.query_name(),
+            &payload,
+            params,
+            Some(Internal::Keyring(tally)),
+        )
+    }
+
+    /// The local gossip encryption keys (empty: encryption off).
+    pub fn keyring(&self) -> &crate::wire::Keyring {
+        self.swim.keyring()
+    }
+
+    /// Changes the local keys only (see [`Serf::keyring_op`] for the pool).
+    pub fn keyring_mut(&mut self) -> &mut crate::wire::Keyring {
+        self.swim.keyring_mut()
+    }
+
+    /// Whether plaintext is refused and what is sent encrypted, when keys
+    /// are installed: the steps of a migration to encryption.
+    pub fn set_encryption_policy(&mut self, verify_incoming: bool, verify_outgoing: bool) {
+        self.swim
+            .set_encryption_policy(verify_incoming, verify_outgoing);
+    }
+
+    /// Seeds the generator of encryption nonces (from the operating system
+    /// in the runtime).
+    pub fn reseed_nonces(&mut self, seed: [u8; 32]) {
+        self.swim.reseed_nonces(seed);
     }
 
     /// Answers a query received as [`SerfEvent::Query`].
@@ -1368,7 +1460,17 @@ impl Serf {
             };
             self.send_response(now, &ticket, ack);
         }
-        if query.name == CONFLICT_QUERY {
+        if let Some(op) = KeyOp::from_query_name(&query.name) {
+            let answer = keyring::apply(op, &query.payload, self.swim.keyring_mut());
+            let response = QueryResponse {
+                ltime: query.ltime,
+                id: query.id,
+                from: self.name().to_owned(),
+                ack: false,
+                payload: answer.encode(),
+            };
+            self.send_response(now, &ticket, response);
+        } else if query.name == CONFLICT_QUERY {
             // Answer with the address this node knows for the name.
             let name = String::from_utf8_lossy(&query.payload).into_owned();
             if let Some(m) = self.members.get(name.as_str()) {
@@ -1428,7 +1530,15 @@ impl Serf {
         if !pending.responses.insert(response.from.clone()) {
             return;
         }
-        if let Some(check) = &mut pending.internal {
+        if let Some(Internal::Keyring(tally)) = &mut pending.internal {
+            tally.report.add(&response.from, &response.payload);
+            if tally.report.responses >= tally.report.members {
+                let query = self.queries.remove(&handle).expect("invariant: just found");
+                self.finish_internal(QueryHandle(handle), query.internal);
+            }
+            return;
+        }
+        if let Some(Internal::Conflict(check)) = &mut pending.internal {
             check.total += 1;
             if let Ok(addr) = ciborium::from_reader::<WireAddr, _>(response.payload.as_slice()) {
                 if addr.0 == check.addr {
@@ -1456,36 +1566,43 @@ impl Serf {
                 .queries
                 .remove(&handle)
                 .expect("invariant: just listed");
-            match query.internal {
-                Some(check) => {
-                    let outcome = if check.total == 0 {
-                        ConflictOutcome::Reported
-                    } else if check.matching * 2 > check.total {
-                        ConflictOutcome::Won
-                    } else {
-                        ConflictOutcome::Lost
-                    };
-                    self.events.push_back(SerfEvent::NameConflict {
-                        name: check.name,
-                        addr: check.addr,
-                        other_addr: check.other_addr,
-                        outcome,
-                    });
-                }
-                None => self.events.push_back(SerfEvent::QueryDone {
-                    handle: QueryHandle(handle),
-                }),
+            self.finish_internal(QueryHandle(handle), query.internal);
+        }
+    }
+
+    fn finish_internal(&mut self, handle: QueryHandle, internal: Option<Internal>) {
+        match internal {
+            Some(Internal::Keyring(tally)) => {
+                self.events.push_back(SerfEvent::KeyringDone {
+                    handle,
+                    op: tally.op,
+                    report: tally.report,
+                });
             }
+            Some(Internal::Conflict(check)) => {
+                let outcome = if check.total == 0 {
+                    ConflictOutcome::Reported
+                } else if check.matching * 2 > check.total {
+                    ConflictOutcome::Won
+                } else {
+                    ConflictOutcome::Lost
+                };
+                self.events.push_back(SerfEvent::NameConflict {
+                    name: check.name,
+                    addr: check.addr,
+                    other_addr: check.other_addr,
+                    outcome,
+                });
+            }
+            None => self.events.push_back(SerfEvent::QueryDone { handle }),
         }
     }
 
     fn name_conflict(&mut self, now: Instant, existing: MemberSnapshot, other_addr: SocketAddr) {
         let about_us = *existing.name == *self.name();
-        let resolving = self.queries.values().any(|q| {
-            q.internal
-                .as_ref()
-                .is_some_and(|c| c.name == *existing.name)
-        });
+        let resolving = self.queries.values().any(
+            |q| matches!(&q.internal, Some(Internal::Conflict(c)) if c.name == *existing.name),
+        );
         if about_us && self.config.resolve_name_conflicts {
             if resolving {
                 return;
@@ -1504,7 +1621,7 @@ impl Serf {
                     CONFLICT_QUERY,
                     &payload,
                     QueryParams::default(),
-                    Some(check),
+                    Some(Internal::Conflict(check)),
                 )
                 .is_ok()
             {

@@ -157,6 +157,13 @@ pub struct Record {
     pub queries_done: Vec<(Duration, usize, QueryHandle)>,
     /// Name conflicts reported: (time, node, contested name, outcome).
     pub conflicts: Vec<(Duration, usize, String, crate::serf::ConflictOutcome)>,
+    /// Keyring operations finished: (time, node that asked, what it found).
+    pub keyring_reports: Vec<(
+        Duration,
+        usize,
+        crate::serf::KeyOp,
+        crate::serf::KeyringReport,
+    )>,
 }
 
 const NEVER: u32 = u32::MAX;
@@ -431,6 +438,16 @@ impl Sim {
             .expect("invariant: simulator queries are valid");
         self.after_input(i);
         handle
+    }
+
+    /// Runs `f` on node `i`'s core at the current time (a command such as a
+    /// keyring operation or a change of encryption policy), then sends what
+    /// it queued.
+    pub fn with_serf<R>(&mut self, i: usize, f: impl FnOnce(&mut Serf, Instant) -> R) -> R {
+        let now = self.now;
+        let result = f(&mut self.nodes[i].core, now);
+        self.after_input(i);
+        result
     }
 
     /// Whether node `i` answers every query it receives with its name.
@@ -771,6 +788,10 @@ impl Sim {
             }
             SerfEvent::NameConflict { name, outcome, .. } => {
                 self.record.conflicts.push((at, observer, name, outcome));
+                return;
+            }
+            SerfEvent::KeyringDone { op, report, .. } => {
+                self.record.keyring_reports.push((at, observer, op, report));
                 return;
             }
             SerfEvent::QueryAck { .. } => return,

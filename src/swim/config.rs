@@ -3,7 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::wire::MAX_LABEL_LEN;
+use ipnet::IpNet;
+
+use crate::wire::{SecretKey, MAX_LABEL_LEN};
 
 /// Named starting points for [`Config`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -101,6 +103,21 @@ pub struct Config {
     /// Label stamped on every packet; pools sharing a port are told apart by
     /// it, and packets with another label are dropped. Default none.
     pub label: Option<String>,
+    /// Gossip encryption keys, the primary first; empty turns encryption
+    /// off. Keys can be changed at run time ([`Swim::keyring_mut`]).
+    ///
+    /// [`Swim::keyring_mut`]: super::Swim::keyring_mut
+    pub keys: Vec<SecretKey>,
+    /// With keys: refuse plaintext packets. Turn off while a pool migrates
+    /// to encryption (Consul's `encrypt_verify_incoming`). Default on.
+    pub verify_incoming: bool,
+    /// With keys: encrypt what is sent. Turn off at the start of a
+    /// migration to encryption (Consul's `encrypt_verify_outgoing`).
+    /// Default on.
+    pub verify_outgoing: bool,
+    /// Source networks accepted; packets, streams and member addresses from
+    /// elsewhere are dropped and counted. Empty accepts every source.
+    pub allowed_cidrs: Vec<IpNet>,
 }
 
 impl Config {
@@ -132,6 +149,10 @@ impl Config {
             max_push_pull_members: 100_000,
             max_broadcast_queue: 1024,
             label: None,
+            keys: Vec::new(),
+            verify_incoming: true,
+            verify_outgoing: true,
+            allowed_cidrs: Vec::new(),
         }
     }
 
@@ -263,14 +284,28 @@ impl Config {
                 return err("label", "must be 1 to 255 bytes".into());
             }
         }
+        if self.keys.len() > crate::wire::MAX_KEYS {
+            return err("keys", format!("at most {} keys", crate::wire::MAX_KEYS));
+        }
         Ok(())
+    }
+
+    /// Whether packets, streams and member addresses from `ip` are accepted.
+    pub fn allows(&self, ip: std::net::IpAddr) -> bool {
+        self.allowed_cidrs.is_empty() || self.allowed_cidrs.iter().any(|net| net.contains(&ip))
     }
 
     /// Worst-case bytes of an alive message and packet header, without meta.
     fn alive_overhead(&self) -> usize {
         // Header with label, CBOR keys and values, a 128-byte name, an IPv6
         // address; measured generously.
-        crate::wire::PACKET_HEADER_MIN_LEN + 1 + MAX_LABEL_LEN + 64 + crate::wire::MAX_NAME_LEN + 24
+        crate::wire::PACKET_HEADER_MIN_LEN
+            + 1
+            + MAX_LABEL_LEN
+            + crate::wire::ENCRYPTION_OVERHEAD
+            + 64
+            + crate::wire::MAX_NAME_LEN
+            + 24
     }
 }
 

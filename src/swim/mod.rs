@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::rngs::SmallRng;
+use rand::rngs::{SmallRng, StdRng};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
@@ -28,6 +28,7 @@ use crate::wire::{
     self, Ack, Alive, Dead, DecodeError, IndirectPing, MemberState, Message, Nack, Ping, PushNode,
     PushPull, Suspect, User, WireAddr,
 };
+pub use crate::wire::{Keyring, SecretKey};
 
 /// FNV-1a: a fixed hasher, so that no map's behaviour depends on a random
 /// seed (the simulator must be deterministic).
@@ -221,6 +222,9 @@ pub enum SwimError {
     InvalidArgument(String),
     /// The node has left the pool.
     Left,
+    /// Refused by the security settings (the reason): undecryptable,
+    /// plaintext where encryption is required, or a source not allowed.
+    Refused(&'static str),
 }
 
 impl std::fmt::Display for SwimError {
@@ -241,6 +245,7 @@ impl std::fmt::Display for SwimError {
             ),
             SwimError::InvalidArgument(e) => write!(f, "invalid argument: {e}"),
             SwimError::Left => f.write_str("the node has left the pool"),
+            SwimError::Refused(why) => write!(f, "refused: {why}"),
         }
     }
 }
@@ -271,9 +276,14 @@ pub struct Stats {
     /// Dropped: a valid message that breaks a configured bound (meta size,
     /// push-pull members) or arrives where it is not allowed.
     pub dropped_invalid: u64,
-    /// Dropped: could not be decrypted (wrong key, tampered, plaintext where
-    /// encryption is required).
+    /// Dropped: encrypted, and no installed key authenticates it (wrong
+    /// key, tampered, truncated, or encryption off here).
     pub dropped_decrypt: u64,
+    /// Dropped: plaintext while this node requires encryption.
+    pub dropped_plaintext: u64,
+    /// Dropped: from a source, or about a member address, outside the
+    /// allowed networks.
+    pub dropped_source: u64,
     /// Acks and nacks that matched no pending probe (late or forged).
     pub unmatched_acks: u64,
     /// Times this node refuted a suspicion or death about itself.
@@ -349,6 +359,9 @@ pub struct Swim {
     name: Arc<str>,
     addr: SocketAddr,
     rng: SmallRng,
+    keyring: Keyring,
+    /// Draws nonces; reseed it from the OS with [`Swim::reseed_nonces`].
+    nonces: StdRng,
     members: Vec<Member>,
     index: FixedMap<Arc<str>, u32>,
     /// Indexes into `members` in probe order; the local node is not in it.
@@ -455,6 +468,8 @@ impl Swim {
                 config.max_meta_size
             )));
         }
+        let keyring = Keyring::new(config.keys.clone())
+            .map_err(|e| SwimError::InvalidArgument(e.to_string()))?;
         let name: Arc<str> = name.into();
         let max_queue = config.max_broadcast_queue;
         let mut swim = Swim {
@@ -462,6 +477,8 @@ impl Swim {
             name: name.clone(),
             addr,
             rng: SmallRng::seed_from_u64(seed),
+            keyring,
+            nonces: StdRng::seed_from_u64(seed ^ 0x6e6f_6e63_6573_0000),
             members: Vec::new(),
             index: FixedMap::default(),
             probe_order: Vec::new(),
@@ -605,6 +622,31 @@ impl Swim {
         self.start_push_pull(now, addr, true)
     }
 
+    /// The gossip encryption keys (empty: encryption off).
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// Changes the keys: what [`install`](Keyring::install),
+    /// [`use_key`](Keyring::use_key) and [`remove`](Keyring::remove) do
+    /// applies to the next packet.
+    pub fn keyring_mut(&mut self) -> &mut Keyring {
+        &mut self.keyring
+    }
+
+    /// Whether plaintext is refused and whether what is sent is encrypted
+    /// (when keys are installed): the steps of a migration to encryption.
+    pub fn set_encryption_policy(&mut self, verify_incoming: bool, verify_outgoing: bool) {
+        self.config.verify_incoming = verify_incoming;
+        self.config.verify_outgoing = verify_outgoing;
+    }
+
+    /// Seeds the nonce generator (a cryptographic one); the runtime seeds it
+    /// from the operating system, the simulator from its seed.
+    pub fn reseed_nonces(&mut self, seed: [u8; 32]) {
+        self.nonces = StdRng::from_seed(seed);
+    }
+
     /// Replaces the local meta and announces it with a new incarnation.
     pub fn set_meta(&mut self, now: Instant, meta: Vec<u8>) -> Result<(), SwimError> {
         self.last_now = self.last_now.max(now);
@@ -733,6 +775,7 @@ impl Swim {
         self.last_now = self.last_now.max(now);
         self.stats.packets_in += 1;
         self.stats.bytes_in += bytes.len() as u64;
+        self.check_source(from)?;
         let packet = self.decode(bytes)?;
         // One out-of-place message does not spoil the rest of a compound.
         let mut result = Ok(());
@@ -755,6 +798,7 @@ impl Swim {
         self.last_now = self.last_now.max(now);
         self.stats.streams_in += 1;
         self.stats.bytes_in += frame.len() as u64;
+        self.check_source(from)?;
         let message = self.decode_stream(frame)?;
         match message {
             Message::PushPull(pp) => {
@@ -889,11 +933,30 @@ impl Swim {
             self.stats.dropped_label += 1;
             return Err(SwimError::LabelMismatch);
         }
-        if header.flags & wire::FLAG_ENCRYPTED != 0 {
-            self.stats.dropped_decrypt += 1;
-            return Err(SwimError::Decode(DecodeError::BadFlags(header.flags)));
-        }
-        let parts = match wire::split_body(&header, &bytes[header.body_offset..]) {
+        let opened;
+        let body = if header.flags & wire::FLAG_ENCRYPTED != 0 {
+            if self.keyring.is_empty() {
+                self.stats.dropped_decrypt += 1;
+                return Err(SwimError::Refused("encrypted, and no key is installed"));
+            }
+            match wire::open_body(bytes, &header, &self.keyring) {
+                Ok(body) => {
+                    opened = body;
+                    &opened[..]
+                }
+                Err(_) => {
+                    self.stats.dropped_decrypt += 1;
+                    return Err(SwimError::Refused("no installed key decrypts it"));
+                }
+            }
+        } else {
+            if !self.keyring.is_empty() && self.config.verify_incoming {
+                self.stats.dropped_plaintext += 1;
+                return Err(SwimError::Refused("plaintext, and encryption is required"));
+            }
+            &bytes[header.body_offset..]
+        };
+        let parts = match wire::split_body(&header, body) {
             Ok(parts) => parts,
             Err(e) => return Err(self.count_decode_error(e)),
         };
@@ -934,6 +997,14 @@ impl Swim {
             return Err(SwimError::Unexpected("compound on a stream"));
         }
         Ok(messages.pop().expect("invariant: one message"))
+    }
+
+    fn check_source(&mut self, from: SocketAddr) -> Result<(), SwimError> {
+        if self.config.allows(from.ip()) {
+            return Ok(());
+        }
+        self.stats.dropped_source += 1;
+        Err(SwimError::Refused("source outside the allowed networks"))
     }
 
     fn count_decode_error(&mut self, e: DecodeError) -> SwimError {
@@ -1065,6 +1136,10 @@ impl Swim {
     fn handle_alive(&mut self, now: Instant, a: Alive, rebroadcast_new: bool) {
         if !compatible(a.versions) {
             self.stats.dropped_version += 1;
+            return;
+        }
+        if !self.config.allows(a.addr.0.ip()) && *a.node != *self.name {
+            self.stats.dropped_source += 1;
             return;
         }
         let Some(&i) = self.index.get(a.node.as_str()) else {
@@ -1742,6 +1817,7 @@ impl Swim {
 
     fn packet_space(&self, messages: &[Arc<[u8]>]) -> usize {
         let used: usize = wire::header_len(self.config.label.as_deref())
+            + self.encryption_overhead()
             + 1
             + messages
                 .iter()
@@ -1780,7 +1856,8 @@ impl Swim {
     }
 
     fn push_packet(&mut self, to: SocketAddr, messages: Vec<Arc<[u8]>>) {
-        let payload = wire::encode_packet(self.config.label.as_deref(), &messages);
+        let packet = wire::encode_packet(self.config.label.as_deref(), &messages);
+        let payload = self.seal(packet);
         self.transmits.push_back(Transmit {
             to,
             payload,
@@ -1788,8 +1865,40 @@ impl Swim {
         });
     }
 
-    fn stream_frame(&self, message: &Message) -> Vec<u8> {
-        wire::encode_stream_frame(self.config.label.as_deref(), message)
+    fn stream_frame(&mut self, message: &Message) -> Vec<u8> {
+        let packet = wire::encode_packet(
+            self.config.label.as_deref(),
+            &[wire::encode_message(message)],
+        );
+        let packet = self.seal(packet);
+        let mut frame = Vec::with_capacity(packet.len() + 4);
+        frame.extend_from_slice(&(packet.len() as u32).to_be_bytes());
+        frame.extend_from_slice(&packet);
+        frame
+    }
+
+    fn encrypting(&self) -> bool {
+        self.config.verify_outgoing && !self.keyring.is_empty()
+    }
+
+    fn encryption_overhead(&self) -> usize {
+        if self.encrypting() {
+            wire::ENCRYPTION_OVERHEAD
+        } else {
+            0
+        }
+    }
+
+    /// Encrypts a packet with the primary key when this node sends
+    /// encrypted.
+    fn seal(&mut self, packet: Vec<u8>) -> Vec<u8> {
+        match self.keyring.primary() {
+            Some(key) if self.config.verify_outgoing => {
+                let nonce: [u8; wire::NONCE_LEN] = self.nonces.random();
+                wire::seal_packet(&packet, key, nonce)
+            }
+            _ => packet,
+        }
     }
 
     fn push_stream(

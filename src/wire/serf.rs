@@ -144,6 +144,45 @@ pub struct SerfPushPull {
     pub query_ltime: u64,
 }
 
+/// The payload of a keyring query (install, use, remove): the key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRequest {
+    /// The key's bytes.
+    #[serde(rename = "k", with = "serde_bytes")]
+    pub key: Vec<u8>,
+}
+
+/// A node's answer to a keyring query.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyResponse {
+    /// Whether the operation succeeded on that node.
+    #[serde(rename = "o")]
+    pub ok: bool,
+    /// Why it failed.
+    #[serde(rename = "m", default)]
+    pub message: String,
+    /// Its keys after the operation, primary first (list only).
+    #[serde(rename = "k", default)]
+    pub keys: Vec<serde_bytes::ByteBuf>,
+}
+
+impl KeyResponse {
+    /// Encodes as CBOR.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        ciborium::into_writer(self, &mut out)
+            .expect("invariant: writing CBOR to a Vec cannot fail");
+        out
+    }
+
+    /// Decodes from CBOR; never panics.
+    pub fn decode(bytes: &[u8]) -> Option<KeyResponse> {
+        let response: KeyResponse = ciborium::from_reader(bytes).ok()?;
+        (response.keys.len() <= super::MAX_KEYS && response.message.len() <= 1024)
+            .then_some(response)
+    }
+}
+
 /// Every Serf message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SerfMessage {
