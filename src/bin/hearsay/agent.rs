@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hearsay::runtime::{ConflictOutcome, MemberInfo, PoolConfig, PoolEvent, Runtime};
+use hearsay::runtime::{ConflictOutcome, MemberInfo, PoolConfig, PoolEvent, Runtime, SecretKey};
 use hearsay::swim::Profile;
+use hearsay::wire::parse_keyring_file;
 use serde_json::{json, Map, Value};
 
 use crate::value;
@@ -40,7 +41,7 @@ struct Options {
     profile: Profile,
     tags: BTreeMap<String, String>,
     /// Gossip keys, the primary first.
-    keys: Vec<Vec<u8>>,
+    keys: Vec<SecretKey>,
     keyring_file: Option<PathBuf>,
     snapshot: Option<PathBuf>,
     rpc: Option<PathBuf>,
@@ -96,7 +97,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .map_err(|e| format!("--join: {e}"))?;
         if joined == 0 {
             return Err(format!(
-                "could not join any of {}: check the addresses and that an agent runs there",
+                "could not join any of {}: check the addresses, that an agent runs there and that its gossip keys match",
                 options.join.join(", ")
             ));
         }
@@ -211,7 +212,7 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
         o.keys = read_keyring_file(path)?;
         if !o.keys.is_empty() && encrypt.is_some() {
             return Err(format!(
-                "--encrypt and --keyring-file {} both give keys: drop --encrypt, the file's keys are used",
+                "--encrypt and the existing --keyring-file {} both give keys: drop --encrypt, or add its key with 'hearsay keyring --install'",
                 path.display()
             ));
         }
@@ -250,39 +251,22 @@ fn join_addr(text: &str) -> Result<String, String> {
 }
 
 /// A gossip key: standard base64 of 16, 24 or 32 bytes (AES-128, -192, -256).
-fn parse_key(text: &str) -> Result<Vec<u8>, String> {
-    let key = rpc::base64_decode(text.trim()).ok_or_else(|| {
-        format!("'{text}' is not base64; make a key with 'openssl rand -base64 32'")
-    })?;
-    if ![16, 24, 32].contains(&key.len()) {
-        return Err(format!(
-            "the key is {} bytes; it must be 16, 24 or 32 (e.g. 'openssl rand -base64 32')",
-            key.len()
-        ));
-    }
-    Ok(key)
+fn parse_key(text: &str) -> Result<SecretKey, String> {
+    SecretKey::from_base64(text)
+        .map_err(|e| format!("{e}; make a key with 'openssl rand -base64 32'"))
 }
 
 /// The keys of an existing keyring file (a JSON array of base64 keys,
-/// primary first). A file that does not exist yet is created once keys
-/// change, so only its directory must exist.
-fn read_keyring_file(path: &Path) -> Result<Vec<Vec<u8>>, String> {
+/// primary first), read here too so a bad file stops the agent before it
+/// binds anything. A file that does not exist yet is written from
+/// `--encrypt`, so only its directory must exist.
+fn read_keyring_file(path: &Path) -> Result<Vec<SecretKey>, String> {
     let shown = path.display();
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let entries: Vec<String> = serde_json::from_str(&text).map_err(|e| {
-                format!("--keyring-file {shown}: not a JSON array of base64 keys ({e})")
-            })?;
-            if entries.is_empty() {
-                return Err(format!("--keyring-file {shown}: the array holds no key"));
-            }
-            entries
-                .iter()
-                .enumerate()
-                .map(|(i, k)| {
-                    parse_key(k).map_err(|e| format!("--keyring-file {shown}: key {i}: {e}"))
-                })
-                .collect()
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8(bytes)
+                .map_err(|_| format!("--keyring-file {shown}: not UTF-8 text"))?;
+            parse_keyring_file(&text).map_err(|e| format!("--keyring-file {shown}: {e}"))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let dir = path
@@ -335,12 +319,8 @@ fn pool_config(o: &Options) -> Result<PoolConfig, String> {
         }
         None => None,
     };
-    if !o.keys.is_empty() {
-        // TODO(keyring): pass `o.keys` (primary first) and `o.keyring_file`
-        // into the config once PoolConfig carries keys. Until then refuse,
-        // rather than gossip in the clear when encryption was asked for.
-        return Err("--encrypt, --keyring-file: gossip encryption is not available yet".into());
-    }
+    c.serf.swim.keys = o.keys.clone();
+    c.keyring_file = o.keyring_file.clone();
     c.validate().map_err(|e| e.to_string())?;
     Ok(c)
 }
@@ -508,7 +488,7 @@ mod tests {
         assert!(err(&["--bind", "notanaddress"]).starts_with("--bind notanaddress"));
         assert!(err(&["--bogus"]).contains("unknown flag '--bogus'"));
         assert!(err(&["--tag", "novalue"]).contains("KEY=VALUE"));
-        assert!(err(&["--encrypt", "!!"]).contains("not base64"));
+        assert!(err(&["--encrypt", "!!"]).contains("base64"));
         assert!(err(&["--encrypt", "aGk="]).contains("16, 24 or 32"));
         assert!(err(&["--keyring-file", "/nonexistent/dir/file"]).contains("does not exist"));
         assert!(err(&["--name"]).contains("needs a value"));
@@ -522,7 +502,7 @@ mod tests {
         ]))
         .unwrap()
         .unwrap();
-        assert_eq!(o.keys, vec![vec![0u8; 16]]);
+        assert_eq!(o.keys, vec![SecretKey::new(&[0u8; 16]).unwrap()]);
         assert_eq!(o.bind, "127.0.0.1:7946".parse().unwrap());
         assert_eq!(o.tags.get("role").map(String::as_str), Some("web"));
     }

@@ -7,6 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
+use hearsay::runtime::SecretKey;
 use serde_json::Value;
 
 use crate::agent::rpc::{self, KeyringOp, Member, Request};
@@ -402,33 +403,50 @@ fn keyring(p: &Parsed) -> Result<(), String> {
     }
     let (op, key) = ops.remove(0);
     if let Some(k) = &key {
-        let bytes = rpc::base64_decode(k.trim()).ok_or_else(|| {
-            format!("keyring: '{k}' is not base64; make a key with 'openssl rand -base64 32'")
-        })?;
-        if ![16, 24, 32].contains(&bytes.len()) {
-            return Err(format!(
-                "keyring: the key is {} bytes; it must be 16, 24 or 32",
-                bytes.len()
-            ));
-        }
+        SecretKey::from_base64(k)
+            .map_err(|e| format!("keyring: {e}; make a key with 'openssl rand -base64 32'"))?;
     }
     let answer = Call::once(p, &Request::Keyring { op, key })?;
-    match op {
-        KeyringOp::List => {
-            let primary = answer.get("primary").and_then(Value::as_str).unwrap_or("");
-            for key in answer
-                .get("keys")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
-                println!("{key}{}", if key == primary { "  (primary)" } else { "" });
-            }
+    let count = |field: &str| answer.get(field).and_then(Value::as_u64).unwrap_or(0);
+    let (members, responses) = (count("members"), count("responses"));
+    let counts = |field: &str| -> BTreeMap<String, u64> {
+        answer
+            .get(field)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    };
+    let errors: BTreeMap<String, String> = answer
+        .get("errors")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    let what = match op {
+        KeyringOp::List => "list",
+        KeyringOp::Install => "install",
+        KeyringOp::Use => "use",
+        KeyringOp::Remove => "remove",
+    };
+    println!("keyring {what}: {responses} of {members} members answered");
+    if op == KeyringOp::List {
+        let primary = counts("primary_keys");
+        for (key, n) in counts("keys") {
+            let on = primary.get(&key).copied().unwrap_or(0);
+            let note = if on > 0 {
+                format!("  primary on {on}")
+            } else {
+                String::new()
+            };
+            println!("  {key}  [{n}/{members}]{note}");
         }
-        KeyringOp::Install => println!("key installed"),
-        KeyringOp::Use => println!("key now primary"),
-        KeyringOp::Remove => println!("key removed"),
+    }
+    for (node, error) in &errors {
+        println!("  {node}: {error}");
+    }
+    if !errors.is_empty() || responses < members {
+        return Err(format!(
+            "keyring {what}: {} of {members} members failed and {} did not answer; fix those nodes and run it again",
+            errors.len(),
+            members.saturating_sub(responses)
+        ));
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hearsay::runtime::{ErrorKind, Pool, QueryParams, QueryReply};
+use hearsay::runtime::{ErrorKind, KeyOp, Pool, QueryParams, QueryReply, SecretKey};
 use serde_json::{json, Map, Value};
 
 use super::rpc::{self, KeyringOp, Member, Request};
@@ -203,10 +203,30 @@ fn rtt(pool: &Pool, a: &str, b: Option<&str>) -> Result<Value, String> {
     }
 }
 
-fn keyring(_pool: &Pool, _op: KeyringOp, _key: Option<&str>) -> Result<Value, String> {
-    // TODO(keyring): once Pool has keyring_list/install/use/remove, call
-    // them here and answer {"keys":[...],"primary":"..."} for list.
-    Err("keyring: not available yet".into())
+/// Runs a keyring operation on every member and reports what each did.
+fn keyring(pool: &Pool, op: KeyringOp, key: Option<&str>) -> Result<Value, String> {
+    let op = match op {
+        KeyringOp::List => KeyOp::List,
+        KeyringOp::Install => KeyOp::Install,
+        KeyringOp::Use => KeyOp::Use,
+        KeyringOp::Remove => KeyOp::Remove,
+    };
+    let key = match (op, key) {
+        (KeyOp::List, _) => None,
+        (_, Some(text)) => Some(SecretKey::from_base64(text).map_err(|e| e.to_string())?),
+        (_, None) => return Err(format!("keyring {}: give the key", op.name())),
+    };
+    let report = pool
+        .keyring_op(op, key.as_ref())
+        .map_err(|e| e.to_string())?;
+    Ok(json!({
+        "op": op.name(),
+        "members": report.members,
+        "responses": report.responses,
+        "errors": report.errors,
+        "keys": report.keys,
+        "primary_keys": report.primary_keys,
+    }))
 }
 
 /// Streams a query's acks and responses to the client, then the summary.
