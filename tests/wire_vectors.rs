@@ -558,6 +558,7 @@ fn no_stray_vector_files() {
     let known: Vec<String> = vectors()
         .iter()
         .map(|v| format!("{}.hex", v.name))
+        .chain(std::iter::once(format!("{ENCRYPTED}.hex")))
         .collect();
     for entry in fs::read_dir(vector_dir()).expect("tests/vectors exists") {
         let name = entry.expect("dir entry").file_name();
@@ -570,4 +571,49 @@ fn no_stray_vector_files() {
             "tests/vectors/{name} belongs to no vector; delete it or add it to vectors()"
         );
     }
+}
+
+// ----- the encryption envelope -----
+
+const ENCRYPTED: &str = "encrypted";
+
+/// AES-256 key 00 01 .. 1f and nonce 00 01 .. 0b: fixed, so the sealed
+/// bytes are too (a real sender draws a fresh random nonce per packet).
+fn envelope_key() -> hearsay::wire::SecretKey {
+    let bytes: Vec<u8> = (0u8..32).collect();
+    hearsay::wire::SecretKey::new(&bytes).expect("32-byte key")
+}
+
+fn envelope_nonce() -> [u8; 12] {
+    std::array::from_fn(|i| i as u8)
+}
+
+#[test]
+fn encrypted_vector_seals_and_opens() {
+    let plain = encode(&Framing::Packet {
+        label: Some("prod-eu"),
+        messages: vec![ping(), suspect()],
+    });
+    let sealed = hearsay::wire::seal_packet(&plain, &envelope_key(), envelope_nonce());
+    if regenerating() {
+        let mut text = String::from(
+            "# labelled_compound.hex sealed with AES-256-GCM: key 00 01 .. 1f, nonce 00 01 .. 0b;\n\
+             # header (flags 0x07: compound, encrypted, label) is the associated data;\n\
+             # then nonce (12), ciphertext, tag (16)\n",
+        );
+        hex_lines(&mut text, &sealed);
+        write_vector(ENCRYPTED, &text);
+    }
+    let stored = read_vector(ENCRYPTED);
+    assert_eq!(stored, sealed, "encrypted.hex differs from what seal_packet writes");
+    let header = hearsay::wire::PacketHeader::parse(&stored).unwrap();
+    assert_eq!(header.flags, 0x07);
+    let ring = hearsay::wire::Keyring::new(vec![envelope_key()]).unwrap();
+    let body = hearsay::wire::open_body(&stored, &header, &ring).expect("opens");
+    assert_eq!(body, plain[header.body_offset..]);
+    let other = hearsay::wire::Keyring::new(vec![
+        hearsay::wire::SecretKey::new(&[0u8; 32]).unwrap(),
+    ])
+    .unwrap();
+    assert!(hearsay::wire::open_body(&stored, &header, &other).is_err());
 }
