@@ -8,7 +8,9 @@
 //! base `Instant` that all virtual times are offsets of.
 
 pub mod latency;
+pub mod plot;
 mod scenario;
+mod scenarios;
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
@@ -22,6 +24,10 @@ use rand::{Rng, SeedableRng};
 
 pub use scenario::{
     run_standard, run_standard_with_progress, Percentiles, StandardOptions, StandardReport,
+};
+pub use scenarios::{
+    run_scenario, run_scenario_with_progress, Curve, Histogram, Outcome, Scenario, ScenarioOptions,
+    ScenarioReport, Settings,
 };
 
 use crate::serf::{QueryHandle, QueryParams, QueryTicket, Serf, SerfConfig, SerfEvent};
@@ -509,6 +515,11 @@ impl Sim {
     /// Restarts crashed node `i` with the same name, at a new address if
     /// `new_address`, with a fresh core, and joins it through `seed`.
     pub fn restart(&mut self, i: usize, config: Config, new_address: bool, seed: usize) {
+        self.restart_with(i, SerfConfig::with_swim(config), new_address, seed);
+    }
+
+    /// Like [`restart`](Sim::restart), with Serf settings too.
+    pub fn restart_with(&mut self, i: usize, config: SerfConfig, new_address: bool, seed: usize) {
         assert!(!self.nodes[i].up, "restart needs a crashed node");
         if new_address {
             let old = self.nodes[i].addr;
@@ -521,7 +532,7 @@ impl Sim {
         node.generation += 1;
         let seed_value = sub_seed(self.seed, ((node.generation as u64) << 32) | i as u64);
         node.core = Serf::new(
-            SerfConfig::with_swim(config),
+            config,
             &node.name,
             node.addr,
             Vec::new(),
