@@ -48,14 +48,15 @@ impl Drop for Agent {
 
 impl Agent {
     fn start(dir: &Path, name: &str, join: Option<&str>) -> Agent {
-        Agent::start_at(dir.join(format!("{name}.sock")), name, join)
+        Agent::start_at(dir.join(format!("{name}.sock")), name, join, &[])
     }
 
-    fn start_at(rpc: PathBuf, name: &str, join: Option<&str>) -> Agent {
+    fn start_at(rpc: PathBuf, name: &str, join: Option<&str>, extra: &[&str]) -> Agent {
         let mut cmd = Command::new(BIN);
         cmd.args(["agent", "--name", name, "--bind", "127.0.0.1:0"])
             .args(["--profile", "local", "--json", "--rpc"])
             .arg(&rpc)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -259,7 +260,7 @@ fn three_agents_form_a_pool_spread_an_event_and_see_a_leave() {
 fn a_live_agent_keeps_its_socket_and_a_stale_one_is_replaced() {
     let scratch = Scratch::new("socket");
     let rpc = scratch.0.join("one.sock");
-    let mut first = Agent::start_at(rpc.clone(), "one", None);
+    let mut first = Agent::start_at(rpc.clone(), "one", None, &[]);
     let second = hearsay(&[
         "agent",
         "--name",
@@ -279,7 +280,7 @@ fn a_live_agent_keeps_its_socket_and_a_stale_one_is_replaced() {
     first.signal(libc::SIGKILL);
     first.wait_exit(Duration::from_secs(10));
     assert!(rpc.exists(), "a killed agent leaves its socket behind");
-    let mut again = Agent::start_at(rpc.clone(), "one", None);
+    let mut again = Agent::start_at(rpc.clone(), "one", None, &[]);
     again.signal(libc::SIGTERM);
     let status = again.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "exit after SIGTERM: {status}");
@@ -335,4 +336,69 @@ fn bad_command_lines_exit_non_zero_with_one_line_that_says_what_to_fix() {
             "hearsay {args:?}: '{stderr}' lacks '{hint}'"
         );
     }
+}
+
+#[test]
+fn encrypted_agents_refuse_plaintext_and_rotate_a_key_with_hearsay_keyring() {
+    let scratch = Scratch::new("keys");
+    let old = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+    let new = "ICEiIyQlJicoKSorLC0uLw==";
+    let keys = scratch.0.join("a.keys");
+    let keys_flag = ["--encrypt", old, "--keyring-file", keys.to_str().unwrap()];
+    let a = Agent::start_at(scratch.0.join("a.sock"), "a", None, &keys_flag);
+    let b = Agent::start_at(
+        scratch.0.join("b.sock"),
+        "b",
+        Some(&a.addr),
+        &["--encrypt", old],
+    );
+    wait_for("a and b to list two alive", Duration::from_secs(30), || {
+        [&a, &b].iter().all(|agent| {
+            let members = agent.members();
+            members.len() == 2 && members.iter().all(|m| m["status"] == "alive")
+        })
+    });
+
+    let plain = hearsay(&[
+        "agent",
+        "--name",
+        "c",
+        "--bind",
+        "127.0.0.1:0",
+        "--profile",
+        "local",
+        "--rpc",
+        scratch.0.join("c.sock").to_str().unwrap(),
+        "--join",
+        &a.addr,
+    ]);
+    assert!(!plain.status.success(), "a node without the key joined");
+    assert!(plain.stderr.contains("could not join"), "{}", plain.stderr);
+
+    let rpc = b.rpc.to_str().unwrap();
+    for step in [["--install", new], ["--use", new], ["--remove", old]] {
+        let out = hearsay(&["keyring", step[0], step[1], "--rpc", rpc]);
+        assert!(
+            out.status.success(),
+            "keyring {}: {}{}",
+            step[0],
+            out.stdout,
+            out.stderr
+        );
+    }
+    let listed = hearsay(&["keyring", "--list", "--rpc", a.rpc.to_str().unwrap()]);
+    assert!(listed.status.success(), "{}", listed.stderr);
+    assert!(
+        listed
+            .stdout
+            .contains(&format!("{new}  [2/2]  primary on 2")),
+        "{}",
+        listed.stdout
+    );
+    assert!(!listed.stdout.contains(old), "{}", listed.stdout);
+    let file = std::fs::read_to_string(&keys).unwrap();
+    assert!(
+        file.contains(new) && !file.contains(old),
+        "keyring file: {file}"
+    );
 }

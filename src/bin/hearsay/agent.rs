@@ -210,11 +210,13 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
     }
     if let Some(path) = &o.keyring_file {
         o.keys = read_keyring_file(path)?;
-        if !o.keys.is_empty() && encrypt.is_some() {
-            return Err(format!(
-                "--encrypt and the existing --keyring-file {} both give keys: drop --encrypt, or add its key with 'hearsay keyring --install'",
+        // The file holds the keys the pool rotated to since; the flag is
+        // what a unit file keeps giving at every restart (Consul does so).
+        if !o.keys.is_empty() && encrypt.take().is_some() {
+            eprintln!(
+                "hearsay: agent: --encrypt ignored: the keyring file {} holds the keys",
                 path.display()
-            ));
+            );
         }
     }
     if let Some(key) = encrypt {
