@@ -44,7 +44,7 @@ cflags=(-std=gnu11 -g -O1 -Wall -Wextra -Werror -I"$root/include" -I"$here")
 link=(-L"$libdir" -Wl,-rpath,"$libdir" -lhearsay -lpthread)
 sanitize=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
 
-tests=(test_membership test_failure test_errors test_serf test_coordinates test_threads test_processes test_labels test_lifecycle)
+tests=(test_membership test_failure test_errors test_serf test_coordinates test_security test_threads test_processes test_labels test_lifecycle)
 
 wanted() { [ -z "$filter" ] || [[ "$1" == *"$filter"* ]]; }
 
