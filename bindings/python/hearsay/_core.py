@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import ctypes
 import datetime
 import math
+import os
 import threading
 import time
 import weakref
@@ -35,6 +37,8 @@ from ._types import (
     MEMBER_EVENT_TYPES,
     Coordinate,
     EventType,
+    KeyHolders,
+    KeyringReport,
     Member,
     MemberEvent,
     NameConflict,
@@ -49,13 +53,15 @@ from ._types import (
 
 Bytes = Union[bytes, bytearray, memoryview, str]
 Timeout = Optional[float]
+#: A gossip encryption key: its 16, 24 or 32 raw bytes, or those bytes in
+#: standard base64 (as ``openssl rand -base64 32`` writes them).
+Key = Union[bytes, bytearray, memoryview, str]
 
 #: Longest single wait inside a blocking C call. Waits longer than this (or
 #: forever) are made of slices, so that ``close()`` from another thread is
 #: never held up for longer than one slice.
 _SLICE_MS = 200
 _U32_MAX = 2**32 - 1
-_STATS_ROOM = 1024  # bytes offered to hearsay_pool_stats (any layout fits)
 _REPLY_ACK = 1  # HEARSAY_QUERY_REPLY_ACK
 _REPLY_RESPONSE = 2  # HEARSAY_QUERY_REPLY_RESPONSE
 
@@ -119,6 +125,16 @@ def _timeout_ms(timeout: Timeout, what: str = "timeout") -> Optional[int]:
 def _check(lib: Library, rc: int) -> None:
     if rc != E.OK:
         raise make_error(rc, _text(lib.last_error()))
+
+
+def _key_base64(key: Key, what: str = "key") -> bytes:
+    """A key as the base64 C string the keyring calls take (raw bytes are
+    encoded here; the library checks the length)."""
+    if isinstance(key, str):
+        return _cstr(key, what)
+    if isinstance(key, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(key))
+    raise TypeError(f"{what} must be bytes (raw) or str (base64), not {type(key).__name__}")
 
 
 class _Handle:
@@ -273,8 +289,15 @@ _BOOL_KNOBS = (
     "tcp_fallback_probe",
     "resolve_name_conflicts",
     "coordinates",
+    "verify_incoming",
+    "verify_outgoing",
 )
-_STR_KNOBS = ("node_name", "bind_addr", "advertise_addr", "label", "snapshot_path")
+_STR_KNOBS = ("node_name", "bind_addr", "advertise_addr", "label", "snapshot_path", "keyring_file")
+#: String settings that are file paths: an ``os.PathLike`` is accepted too.
+_PATH_KNOBS = frozenset({"snapshot_path", "keyring_file"})
+#: Settings that add to a list (one ``hearsay_config_add_<name>`` call per
+#: item) rather than set one value.
+_LIST_SETTINGS = ("keys", "allowed_cidrs")
 _ALIASES = {"bind": "bind_addr", "advertise": "advertise_addr", "name": "node_name"}
 
 #: The kind of every setting this binding knows (a setting the loaded library
@@ -284,6 +307,7 @@ KNOWN_SETTINGS: Dict[str, type] = {
     **{k: int for k in _INT_KNOBS},
     **{k: bool for k in _BOOL_KNOBS},
     **{k: str for k in _STR_KNOBS},
+    **{k: list for k in _LIST_SETTINGS},
 }
 
 
@@ -297,6 +321,13 @@ class Config:
     ``nacks=False``. ``bind``/``advertise`` are short for
     ``bind_addr``/``advertise_addr``. A setting the loaded library does not
     know raises TypeError.
+
+    Gossip encryption (docs/SECURITY.md): ``keys`` is a list of keys, each
+    16, 24 or 32 raw bytes or those bytes in base64 (a single key works
+    too); the first is the primary. ``keyring_file`` (a path) keeps the
+    keys across restarts and key rotations; ``verify_incoming`` and
+    ``verify_outgoing`` (default True) are the switches of a migration from
+    plaintext; ``allowed_cidrs`` lists the networks packets may come from.
 
     Setters check what one value tells (type, UTF-8, address syntax); the
     constructor and :meth:`set` then validate the whole config, so an
@@ -337,6 +368,16 @@ class Config:
         lib = self._lib
         for key, value in settings.items():
             knob = _ALIASES.get(key, key)
+            if knob == "keys":
+                for k in [value] if isinstance(value, (str, bytes, bytearray, memoryview)) else value:
+                    self.add_key(k)
+                continue
+            if knob == "allowed_cidrs":
+                for cidr in [value] if isinstance(value, str) else value:
+                    self.add_allowed_cidr(cidr)
+                continue
+            if knob in _PATH_KNOBS and isinstance(value, os.PathLike):
+                value = os.fspath(value)
             kind = KNOWN_SETTINGS.get(knob)
             if kind is None:
                 kind = bool if isinstance(value, bool) else str if isinstance(value, str) else int
@@ -372,6 +413,40 @@ class Config:
         k, v = _cstr(key, "tag key"), _cstr(value, "tag value")
         with self._h as c:
             _check(self._lib, self._lib.config_set_tag(c, k, v))
+        return self
+
+    def add_key(self, key: Key) -> "Config":
+        """Adds a gossip encryption key: 16, 24 or 32 raw bytes (AES-128,
+        -192, -256), or those bytes in standard base64 as a str. The first
+        key added is the primary; with any key the pool encrypts what it
+        sends and refuses plaintext. Raises :class:`InvalidArgumentError`
+        for another length or text that is not base64."""
+        lib = self._lib
+        if isinstance(key, str):
+            fn = lib.config_add_key_base64
+            args: Tuple[Any, ...] = (_cstr(key, "key"),)
+        elif isinstance(key, (bytes, bytearray, memoryview)):
+            fn = lib.config_add_key
+            raw = bytes(key)
+            args = (raw, len(raw))
+        else:
+            raise TypeError(f"key must be bytes (raw) or str (base64), not {type(key).__name__}")
+        if fn is None:
+            raise UnsupportedError("the loaded library has no hearsay_config_add_key", E.ERR_UNSUPPORTED)
+        with self._h as c:
+            _check(lib, fn(c, *args))
+        return self
+
+    def add_allowed_cidr(self, cidr: str) -> "Config":
+        """Accepts packets, streams and member addresses only from this
+        network ("10.0.0.0/8", "fd00::/8", or one address); call once per
+        network. With none, every source is accepted."""
+        fn = self._lib.config_add_allowed_cidr
+        if fn is None:
+            raise UnsupportedError("the loaded library has no hearsay_config_add_allowed_cidr", E.ERR_UNSUPPORTED)
+        raw = _cstr(cidr, "network")
+        with self._h as c:
+            _check(self._lib, fn(c, raw))
         return self
 
     def remove_tag(self, key: str) -> "Config":
@@ -923,17 +998,65 @@ class Pool:
         self._queries.add(results)
         return results
 
+    # -- encryption -------------------------------------------------------
+
+    def keyring_install(self, key: Key) -> KeyringReport:
+        """Installs ``key`` (base64 str, or raw bytes) on every member and
+        waits until all alive members answered or the query timed out. The
+        report holds each member's failure: go on to :meth:`keyring_use`
+        only when it :attr:`~KeyringReport.succeeded`. Raises
+        :class:`InvalidArgumentError` for a key that is not base64 of 16,
+        24 or 32 bytes."""
+        return self._keyring("pool_keyring_install", key)
+
+    def keyring_use(self, key: Key) -> KeyringReport:
+        """Makes an installed key the primary (the one that encrypts) on
+        every member; members lacking it report an error."""
+        return self._keyring("pool_keyring_use", key)
+
+    def keyring_remove(self, key: Key) -> KeyringReport:
+        """Removes a key from every member. This node's primary key raises
+        :class:`InvalidArgumentError` at once; members whose primary it is
+        refuse it in the report."""
+        return self._keyring("pool_keyring_remove", key)
+
+    def keyring_list(self) -> KeyringReport:
+        """Every member's keys: :attr:`KeyringReport.keys` maps each key
+        (base64) to how many members hold it and use it as primary."""
+        return self._keyring("pool_keyring_list", None)
+
+    def _keyring(self, name: str, key: Optional[Key]) -> KeyringReport:
+        lib = self._lib
+        fn = self._need(name)
+        args = () if key is None else (_key_base64(key),)
+        out = c_void_p()
+        # Blocks up to the query timeout; close() from another thread waits.
+        with self._h as p:
+            _check(lib, fn(p, *args, byref(out)))
+        return _take_report(lib, out.value)  # type: ignore[arg-type]
+
+    def set_encryption_policy(self, verify_incoming: bool, verify_outgoing: bool) -> None:
+        """Changes, on this node only, whether plaintext is refused and
+        whether what is sent is encrypted: the steps of a rolling migration
+        to (or from) encryption without restarting (docs/SECURITY.md)."""
+        for what, v in (("verify_incoming", verify_incoming), ("verify_outgoing", verify_outgoing)):
+            if not isinstance(v, bool):
+                raise TypeError(f"{what} must be a bool, not {type(v).__name__}")
+        fn = self._need("pool_set_encryption_policy")
+        with self._h as p:
+            _check(self._lib, fn(p, verify_incoming, verify_outgoing))
+
     # -- counters ---------------------------------------------------------
 
     def stats(self) -> Stats:
-        """The pool's counters."""
-        # The struct is versioned by its size and only grows: offer room for
-        # layouts newer than the one known here, read the fields known.
-        buf = (ctypes.c_uint8 * _STATS_ROOM)()
-        st = _CStats.from_buffer(buf)
-        st.size = _STATS_ROOM
+        """The pool's counters (fields the loaded library does not report
+        are None)."""
+        # Versioned by size: offer the layout declared here; a newer library
+        # writes no further, an older one says in `size` how far it wrote.
+        st = _CStats()
+        st.size = ctypes.sizeof(_CStats)
         with self._h as p:
-            _check(self._lib, self._lib.pool_stats(p, ctypes.cast(buf, ctypes.POINTER(_CStats))))
+            _check(self._lib, self._lib.pool_stats(p, byref(st)))
         written = int(st.size)
         values = {}
         for f in _CStats._fields_:
@@ -965,6 +1088,29 @@ class Pool:
     def __repr__(self) -> str:
         state = "closed" if self.closed else self.local_addr
         return f"<hearsay.Pool {self._name!r} {state}>"
+
+
+def _take_report(lib: Library, r: int) -> KeyringReport:
+    """Copies a C keyring report into Python and frees it."""
+    try:
+        node, message, key = c_char_p(), c_char_p(), c_char_p()
+        errors: Dict[str, str] = {}
+        for i in range(lib.keyring_report_error_count(r)):
+            _check(lib, lib.keyring_report_error(r, i, byref(node), byref(message)))
+            errors[_text(node.value)] = _text(message.value)
+        holders, primary_of = c_size_t(0), c_size_t(0)
+        keys: Dict[str, KeyHolders] = {}
+        for i in range(lib.keyring_report_key_count(r)):
+            _check(lib, lib.keyring_report_key(r, i, byref(key), byref(holders), byref(primary_of)))
+            keys[_text(key.value)] = KeyHolders(holders.value, primary_of.value)
+        return KeyringReport(
+            members=int(lib.keyring_report_members(r)),
+            responses=int(lib.keyring_report_responses(r)),
+            errors=errors,
+            keys=keys,
+        )
+    finally:
+        lib.keyring_report_free(r)
 
 
 def _running_loop() -> Optional[asyncio.AbstractEventLoop]:

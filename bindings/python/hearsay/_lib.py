@@ -125,6 +125,12 @@ class Stats(Structure):
         # appended after the first layout (read only when written)
         ("snapshot_errors", c_uint64),
         ("broadcasts_dropped", c_uint64),
+        # appended with gossip encryption
+        ("dropped_plaintext", c_uint64),
+        ("dropped_source", c_uint64),
+        ("keyring_file_errors", c_uint64),
+        ("dropped_overload", c_uint64),
+        ("duplicates_skipped", c_uint64),
     ]
 
     #: Size of the first layout (ABI 1.0 as first published).
@@ -221,6 +227,24 @@ _OPTIONAL = {
     "hearsay_pool_members_near": (R, [P, c_char_p, PP]),
     "hearsay_event_query_from": (c_char_p, [P]),
     "hearsay_event_query_deadline_ms": (c_uint64, [P]),
+    "hearsay_config_add_key": (R, [P, c_char_p, c_size_t]),
+    "hearsay_config_add_key_base64": (R, [P, c_char_p]),
+    "hearsay_config_add_allowed_cidr": (R, [P, c_char_p]),
+    "hearsay_pool_set_encryption_policy": (R, [P, c_bool, c_bool]),
+    "hearsay_pool_keyring_install": (R, [P, c_char_p, PP]),
+    "hearsay_pool_keyring_use": (R, [P, c_char_p, PP]),
+    "hearsay_pool_keyring_remove": (R, [P, c_char_p, PP]),
+    "hearsay_pool_keyring_list": (R, [P, PP]),
+    "hearsay_keyring_report_members": (c_size_t, [P]),
+    "hearsay_keyring_report_responses": (c_size_t, [P]),
+    "hearsay_keyring_report_error_count": (c_size_t, [P]),
+    "hearsay_keyring_report_error": (R, [P, c_size_t, POINTER(c_char_p), POINTER(c_char_p)]),
+    "hearsay_keyring_report_key_count": (c_size_t, [P]),
+    "hearsay_keyring_report_key": (
+        R,
+        [P, c_size_t, POINTER(c_char_p), POINTER(c_size_t), POINTER(c_size_t)],
+    ),
+    "hearsay_keyring_report_free": (None, [P]),
 }
 
 

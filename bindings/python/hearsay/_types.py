@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, NamedTuple, Optional, Tuple, Union
 
 
 class _OpenIntEnum(enum.IntEnum):
@@ -181,3 +181,51 @@ class Stats:
     snapshot_errors: Optional[int] = None
     #: Broadcasts dropped from a full gossip queue (None: not reported).
     broadcasts_dropped: Optional[int] = None
+    # The counters below came with gossip encryption (None: not reported
+    # by the loaded library).
+    #: Plaintext packets dropped while encryption is required.
+    dropped_plaintext: Optional[int] = None
+    #: Packets dropped from a source (or about a member address) outside
+    #: ``allowed_cidrs``.
+    dropped_source: Optional[int] = None
+    #: Keyring file writes that failed.
+    keyring_file_errors: Optional[int] = None
+    #: Datagrams dropped because the pool's inbound queue was full.
+    dropped_overload: Optional[int] = None
+    #: Broadcasts received again (gossip's redundancy, or replays),
+    #: recognised without being decoded.
+    duplicates_skipped: Optional[int] = None
+
+
+class KeyHolders(NamedTuple):
+    """How many members hold a key, and how many use it as their primary."""
+
+    holders: int
+    primary_of: int
+
+
+@dataclass(frozen=True)
+class KeyringReport:
+    """What a keyring operation found across the pool.
+
+    ``members`` is the alive members when it started (this node included),
+    ``responses`` how many answered, ``errors`` each failed member's
+    message by node name, and ``keys`` (:meth:`Pool.keyring_list` only)
+    each key in base64 with its :class:`KeyHolders`.
+    """
+
+    members: int
+    responses: int
+    errors: Dict[str, str] = field(default_factory=dict, hash=False)
+    keys: Dict[str, KeyHolders] = field(default_factory=dict, hash=False)
+
+    @property
+    def succeeded(self) -> bool:
+        """Every member answered and none failed: safe to take the next step
+        of a rotation."""
+        return not self.errors and self.responses >= self.members
+
+    @property
+    def missing(self) -> int:
+        """Members that did not answer in time."""
+        return max(0, self.members - self.responses)
