@@ -302,6 +302,9 @@ pub enum Outcome {
         /// Time from the heal until every node saw every other alive
         /// again (-1 if not within the limit).
         remerge_s: f64,
+        /// Of the false positives, those after the heal: verdicts from the
+        /// other side that arrive before the accused refutes them.
+        false_positives_after_heal: usize,
     },
     /// See [`Scenario::SlowNodes`].
     SlowNodes {
@@ -1015,6 +1018,12 @@ impl<'p> Run<'p> {
                 -1.0
             },
             remerge_s,
+            false_positives_after_heal: self
+                .t
+                .false_positives
+                .iter()
+                .filter(|f| f.0 >= healed)
+                .count(),
         };
         let curve = self.sampled_curve(
             "pairs across the split that see each other alive",
@@ -1251,6 +1260,7 @@ impl fmt::Display for ScenarioReport {
                 detection_s,
                 all_detected_s,
                 remerge_s,
+                false_positives_after_heal,
             } => {
                 rows.push((
                     "split".into(),
@@ -1263,6 +1273,10 @@ impl fmt::Display for ScenarioReport {
                 rows.push(("detection time".into(), pct(detection_s)));
                 rows.push(("other side all dead".into(), time(*all_detected_s)));
                 rows.push(("re-merged after heal".into(), time(*remerge_s)));
+                rows.push((
+                    "false deaths after".into(),
+                    format!("{false_positives_after_heal} (of the false positives below)"),
+                ));
             }
             Outcome::SlowNodes {
                 slow,
