@@ -703,7 +703,8 @@ impl<'p> Run<'p> {
         )
         .without_first_alive_matrix();
         let planned = options.rollout
-            + Duration::from_secs(40)
+            + options.config.swim.push_pull_interval
+            + SETTLE
             + match options.scenario {
                 Scenario::Crash => Duration::from_secs(30),
                 Scenario::Partition => options.duration + Duration::from_secs(40),
@@ -945,10 +946,21 @@ impl<'p> Run<'p> {
         let watched = self.now() - t0;
         let mut times = self.t.detections.clone();
         times.sort_by(f64::total_cmp);
+        // The detected fraction as a step curve, at most about 500 steps.
+        let stride = times.len().div_ceil(500).max(1);
         let mut points = vec![(0.0, 0.0)];
-        for (i, &t) in times.iter().enumerate() {
-            points.push((round3(t), round3(i as f64 / expected as f64)));
-            points.push((round3(t), round3((i + 1) as f64 / expected as f64)));
+        let mut below = 0;
+        for i in (stride - 1..times.len())
+            .step_by(stride)
+            .chain([times.len().saturating_sub(1)])
+        {
+            if i < below {
+                continue;
+            }
+            let t = round3(times[i]);
+            points.push((t, round3(below as f64 / expected as f64)));
+            points.push((t, round3((i + 1) as f64 / expected as f64)));
+            below = i + 1;
         }
         points.push((
             secs(watched),
