@@ -961,6 +961,7 @@ impl Swim {
             Err(e) => return Err(self.count_decode_error(e)),
         };
         let mut messages = Vec::with_capacity(parts.len());
+        let mut seen = Vec::new();
         for part in parts {
             // Gossip delivers each broadcast many times; a copy of bytes
             // seen moments ago would change nothing, so it is not decoded.
@@ -973,13 +974,16 @@ impl Swim {
             }
             match wire::decode_message(part) {
                 Ok(m) => {
-                    if let Some(d) = digest {
-                        self.recent.insert(d);
-                    }
+                    seen.extend(digest);
                     messages.push(m);
                 }
                 Err(e) => return Err(self.count_decode_error(e)),
             }
+        }
+        // Only a packet accepted whole marks its broadcasts as seen: the
+        // good parts of a refused one must still be decoded from a later copy.
+        for d in seen {
+            self.recent.insert(d);
         }
         Ok(messages)
     }
@@ -990,6 +994,13 @@ impl Swim {
             return Err(SwimError::Decode(DecodeError::OutOfBounds(
                 "max_stream_size",
             )));
+        }
+        // One plain message per frame: a compound is refused even with a
+        // count of one (docs/PROTOCOL.md, "Stream frames").
+        if let Ok(header) = wire::PacketHeader::parse(frame) {
+            if header.flags & wire::FLAG_COMPOUND != 0 {
+                return Err(self.count_decode_error(DecodeError::BadFlags(header.flags)));
+            }
         }
         let mut messages = self.decode(frame)?;
         if messages.len() != 1 {
