@@ -94,6 +94,26 @@ type Config struct {
 	// Do not settle name conflicts about this node by a vote (they are
 	// reported as EventNameConflict either way).
 	DisableNameConflictResolution bool
+
+	// Gossip encryption (docs/SECURITY.md). With any key the pool encrypts
+	// what it sends and refuses plaintext; the first key is the primary
+	// (it encrypts), every key decrypts. Keys are 16, 24 or 32 bytes
+	// (AES-128, -192, -256).
+	Keys       [][]byte // raw keys
+	KeysBase64 []string // keys in standard base64 (`openssl rand -base64 32`), added after Keys
+	// A JSON array of base64 keys, primary first: when it exists at NewPool
+	// its keys replace Keys and KeysBase64, otherwise it is created from
+	// them; every key operation rewrites it (mode 0600), so a restarted
+	// node has the keys the pool uses now.
+	KeyringFile string
+	// The switches of a migration from plaintext (docs/SECURITY.md): accept
+	// plaintext packets, send plaintext. Pool.SetEncryptionPolicy changes
+	// them on a running pool.
+	DisableVerifyIncoming bool
+	DisableVerifyOutgoing bool
+	// Accept packets, streams and member addresses only from these networks
+	// ("10.0.0.0/8", "fd00::/8", or one address); none accepts every source.
+	AllowedCIDRs []string
 }
 
 // millis converts a setting to whole milliseconds (rounded up).
@@ -154,6 +174,42 @@ func (cfg *Config) apply(op string, c *C.hearsay_config) error {
 		return C.int32_t(C.hearsay_config_set_label(c, s))
 	}); err != nil {
 		return err
+	}
+	for _, k := range cfg.Keys {
+		err := check(op, func() C.int32_t {
+			return C.int32_t(C.hearsay_config_add_key(c, bytesPtr(k), C.size_t(len(k))))
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, k := range cfg.KeysBase64 {
+		// An empty string is a key too (refused by the library), not "unset".
+		s, err := cstring(op, "key", k)
+		if err != nil {
+			return err
+		}
+		err = check(op, func() C.int32_t { return C.int32_t(C.hearsay_config_add_key_base64(c, s)) })
+		free(s)
+		if err != nil {
+			return err
+		}
+	}
+	if err := setString("KeyringFile", cfg.KeyringFile, func(s *C.char) C.int32_t {
+		return C.int32_t(C.hearsay_config_set_keyring_file(c, s))
+	}); err != nil {
+		return err
+	}
+	for _, cidr := range cfg.AllowedCIDRs {
+		s, err := cstring(op, "network", cidr)
+		if err != nil {
+			return err
+		}
+		err = check(op, func() C.int32_t { return C.int32_t(C.hearsay_config_add_allowed_cidr(c, s)) })
+		free(s)
+		if err != nil {
+			return err
+		}
 	}
 	keys := make([]string, 0, len(cfg.Tags))
 	for k := range cfg.Tags {
@@ -312,6 +368,12 @@ func (cfg *Config) apply(op string, c *C.hearsay_config) error {
 		}},
 		{cfg.DisableNameConflictResolution, func(v C.bool) C.int32_t {
 			return C.int32_t(C.hearsay_config_set_resolve_name_conflicts(c, v))
+		}},
+		{cfg.DisableVerifyIncoming, func(v C.bool) C.int32_t {
+			return C.int32_t(C.hearsay_config_set_verify_incoming(c, v))
+		}},
+		{cfg.DisableVerifyOutgoing, func(v C.bool) C.int32_t {
+			return C.int32_t(C.hearsay_config_set_verify_outgoing(c, v))
 		}},
 	} {
 		if !s.off {

@@ -2,6 +2,8 @@ package hearsay_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"log"
 	"sort"
@@ -88,4 +90,63 @@ func Example() {
 	// beta alive map[]
 	// beta got event deploy: v2
 	// response from beta: beta is fine
+}
+
+// Two pools sharing a key join; then the key is rotated across the pool.
+func ExamplePool_KeyringInstall() {
+	newKey := func() []byte {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			log.Fatal(err)
+		}
+		return key
+	}
+	key := newKey() // the same key on every node
+
+	rt, err := hearsay.NewRuntime()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rt.Close()
+	a, err := rt.NewPool(hearsay.Config{Profile: hearsay.ProfileLocal, NodeName: "a", Keys: [][]byte{key}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer a.Close()
+	b, err := rt.NewPool(hearsay.Config{Profile: hearsay.ProfileLocal, NodeName: "b",
+		KeysBase64: []string{base64.StdEncoding.EncodeToString(key)}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	seed, err := a.LocalAddr()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := b.Join(ctx, seed); err != nil {
+		log.Fatal(err)
+	}
+
+	// Rotate: each step only once the one before succeeded on every member.
+	check := func(r hearsay.KeyringReport, err error) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		if !r.Succeeded() {
+			log.Fatalf("%d of %d members answered; failures: %v", r.Responses, r.Members, r.Errors)
+		}
+	}
+	next := base64.StdEncoding.EncodeToString(newKey())
+	check(a.KeyringInstall(ctx, next)) // every member can now decrypt with it
+	check(a.KeyringUse(ctx, next))     // ... and encrypts with it
+	check(a.KeyringRemove(ctx, base64.StdEncoding.EncodeToString(key)))
+
+	report, err := a.KeyringList(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d key, held by %d, primary of %d\n", len(report.Keys), report.Keys[next].Holders, report.Keys[next].PrimaryOf)
+	// Output: 1 key, held by 2, primary of 2
 }

@@ -373,6 +373,14 @@ type Stats struct {
 	MembersLeaving   uint32
 	MembersLeft      uint32
 	MembersFailed    uint32
+
+	SnapshotErrors    uint64 // snapshot records that could not be written
+	BroadcastsDropped uint64 // dropped from a full gossip queue before being sent their full number of times
+	DroppedPlaintext  uint64 // plaintext while encryption is required
+	DroppedSource     uint64 // from a source (or about a member address) outside AllowedCIDRs
+	KeyringFileErrors uint64 // keyring file writes that failed
+	DroppedOverload   uint64 // datagrams dropped from the pool's full inbound queue
+	DuplicatesSkipped uint64 // broadcasts received again (redundancy or replays), skipped undecoded
 }
 
 // Stats reads the pool's counters.
@@ -383,6 +391,8 @@ func (p *Pool) Stats() (Stats, error) {
 		return Stats{}, err
 	}
 	defer p.release()
+	// Versioned by size: the struct of the header this package was built
+	// against; fields a library older than the header does not write stay 0.
 	var st C.hearsay_stats
 	st.size = C.uint32_t(unsafe.Sizeof(st))
 	if err := check(op, func() C.int32_t { return C.int32_t(C.hearsay_pool_stats(c, &st)) }); err != nil {
@@ -408,6 +418,14 @@ func (p *Pool) Stats() (Stats, error) {
 		MembersLeaving:   uint32(st.members_leaving),
 		MembersLeft:      uint32(st.members_left),
 		MembersFailed:    uint32(st.members_failed),
+
+		SnapshotErrors:    uint64(st.snapshot_errors),
+		BroadcastsDropped: uint64(st.broadcasts_dropped),
+		DroppedPlaintext:  uint64(st.dropped_plaintext),
+		DroppedSource:     uint64(st.dropped_source),
+		KeyringFileErrors: uint64(st.keyring_file_errors),
+		DroppedOverload:   uint64(st.dropped_overload),
+		DuplicatesSkipped: uint64(st.duplicates_skipped),
 	}, nil
 }
 
