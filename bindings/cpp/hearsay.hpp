@@ -2,7 +2,7 @@
 //
 // RAII handles (Runtime, Config, Pool, Query) that own one C object each,
 // are move-only and free it in their destructor or in close(); value types
-// (Member, Event, QueryReply, Stats) that copy what the C objects lend, so
+// (Member, Event, QueryReply, KeyringReport, Stats) that copy what the C objects lend, so
 // nothing borrowed outlives its owner; and exceptions (hearsay::Error and
 // one subclass per result code) that carry the result code and the text of
 // hearsay_last_error().
@@ -289,7 +289,6 @@ struct Member {
     }
 };
 
-/// Counters of one pool (hearsay_stats without its size field).
 /// A Vivaldi network coordinate, in seconds (see docs/ABI.md).
 struct Coordinate {
     std::vector<double> vec;
@@ -298,6 +297,7 @@ struct Coordinate {
     double height = 0;
 };
 
+/// Counters of one pool (hearsay_stats without its size field).
 struct Stats {
     std::uint32_t health_score = 0;  ///< Lifeguard local health; 0 is healthy
     std::uint64_t packets_in = 0;
@@ -318,6 +318,64 @@ struct Stats {
     std::uint32_t members_leaving = 0;
     std::uint32_t members_left = 0;
     std::uint32_t members_failed = 0;
+    std::uint64_t snapshot_errors = 0;      ///< snapshot records that could not be written
+    std::uint64_t broadcasts_dropped = 0;   ///< dropped from a full gossip queue before being fully sent
+    std::uint64_t dropped_plaintext = 0;    ///< plaintext while encryption is required
+    std::uint64_t dropped_source = 0;       ///< from a source (or about an address) outside the allowed networks
+    std::uint64_t keyring_file_errors = 0;  ///< keyring file writes that failed
+    std::uint64_t dropped_overload = 0;     ///< datagrams dropped from the pool's full inbound queue
+    std::uint64_t duplicates_skipped = 0;   ///< broadcasts received again, skipped undecoded
+};
+
+/// How many members hold a key and how many use it as their primary (the
+/// key they encrypt with).
+struct KeyHolders {
+    std::size_t holders = 0;
+    std::size_t primary_of = 0;
+
+    bool operator==(const KeyHolders& o) const noexcept {
+        return holders == o.holders && primary_of == o.primary_of;
+    }
+    bool operator!=(const KeyHolders& o) const noexcept { return !(*this == o); }
+};
+
+/// What a keyring operation found across the pool (a copy).
+struct KeyringReport {
+    std::size_t members = 0;                     ///< alive members at the start, the local node included
+    std::size_t responses = 0;                   ///< members that answered
+    std::map<std::string, std::string> errors;   ///< node name -> message, for each member that failed
+    std::map<std::string, KeyHolders> keys;      ///< keyring_list only: key (base64) -> who holds it
+
+    /// Every member answered and none failed: the condition for the next
+    /// step of a rotation.
+    bool succeeded() const noexcept { return errors.empty() && responses >= members; }
+    /// Members that did not answer in time.
+    std::size_t missing() const noexcept { return members > responses ? members - responses : 0; }
+
+    /// Copies a C report and frees it.
+    static KeyringReport take(hearsay_keyring_report* r) {
+        std::unique_ptr<hearsay_keyring_report, void (*)(hearsay_keyring_report*)> owned(
+            r, hearsay_keyring_report_free);
+        KeyringReport out;
+        out.members = hearsay_keyring_report_members(r);
+        out.responses = hearsay_keyring_report_responses(r);
+        const std::size_t n_errors = hearsay_keyring_report_error_count(r);
+        for (std::size_t i = 0; i < n_errors; ++i) {
+            const char* node = nullptr;
+            const char* message = nullptr;
+            detail::check(hearsay_keyring_report_error(r, i, &node, &message), "hearsay_keyring_report_error");
+            out.errors.emplace(detail::str(node), detail::str(message));
+        }
+        const std::size_t n_keys = hearsay_keyring_report_key_count(r);
+        for (std::size_t i = 0; i < n_keys; ++i) {
+            const char* key = nullptr;
+            KeyHolders h;
+            detail::check(hearsay_keyring_report_key(r, i, &key, &h.holders, &h.primary_of),
+                          "hearsay_keyring_report_key");
+            out.keys.emplace(detail::str(key), h);
+        }
+        return out;
+    }
 };
 
 class Pool;
@@ -778,6 +836,60 @@ public:
     }
     HEARSAY_CPP_RVALUE_SETTER(tcp_fallback_probe, (bool on), (on))
 
+    /// Adds a gossip encryption key of 16, 24 or 32 bytes (AES-128, -192,
+    /// -256). The first key added is the primary (it encrypts; every key
+    /// decrypts); with any key the pool encrypts what it sends and refuses
+    /// plaintext. Another length: InvalidArgumentError. The bytes are copied.
+    Config& add_key(const std::uint8_t* key, std::size_t len) & {
+        detail::check(hearsay_config_add_key(raw(), key, len), "hearsay_config_add_key");
+        return *this;
+    }
+    HEARSAY_CPP_RVALUE_SETTER(add_key, (const std::uint8_t* key, std::size_t len), (key, len))
+    Config& add_key(const std::vector<std::uint8_t>& key) & { return add_key(key.data(), key.size()); }
+    HEARSAY_CPP_RVALUE_SETTER(add_key, (const std::vector<std::uint8_t>& key), (key))
+
+    /// add_key() for a key in standard base64 (`openssl rand -base64 32`).
+    /// Text that is not base64 of 16, 24 or 32 bytes: InvalidArgumentError.
+    Config& add_key_base64(const std::string& key) & {
+        detail::check(hearsay_config_add_key_base64(raw(), key.c_str()), "hearsay_config_add_key_base64");
+        return *this;
+    }
+    HEARSAY_CPP_RVALUE_SETTER(add_key_base64, (const std::string& key), (key))
+
+    /// A JSON array of base64 keys, primary first: when it exists at Pool's
+    /// constructor its keys replace those added, otherwise it is created
+    /// from them; every key operation rewrites it (mode 0600). "" turns it
+    /// off (the default).
+    Config& keyring_file(const std::string& path) & {
+        detail::check(hearsay_config_set_keyring_file(raw(), path.c_str()), "hearsay_config_set_keyring_file");
+        return *this;
+    }
+    HEARSAY_CPP_RVALUE_SETTER(keyring_file, (const std::string& path), (path))
+
+    /// With keys: refuse plaintext packets (on by default; off during a
+    /// migration to encryption, see docs/SECURITY.md).
+    Config& verify_incoming(bool on) & {
+        detail::check(hearsay_config_set_verify_incoming(raw(), on), "hearsay_config_set_verify_incoming");
+        return *this;
+    }
+    HEARSAY_CPP_RVALUE_SETTER(verify_incoming, (bool on), (on))
+
+    /// With keys: encrypt what is sent (on by default; off during a migration).
+    Config& verify_outgoing(bool on) & {
+        detail::check(hearsay_config_set_verify_outgoing(raw(), on), "hearsay_config_set_verify_outgoing");
+        return *this;
+    }
+    HEARSAY_CPP_RVALUE_SETTER(verify_outgoing, (bool on), (on))
+
+    /// Accepts packets, streams and member addresses only from this network
+    /// ("10.0.0.0/8", "fd00::/8", or one address); call once per network.
+    /// With none, every source is accepted. Not a network: InvalidArgumentError.
+    Config& add_allowed_cidr(const std::string& cidr) & {
+        detail::check(hearsay_config_add_allowed_cidr(raw(), cidr.c_str()), "hearsay_config_add_allowed_cidr");
+        return *this;
+    }
+    HEARSAY_CPP_RVALUE_SETTER(add_allowed_cidr, (const std::string& cidr), (cidr))
+
     /// Checks every setting as Pool's constructor will; throws
     /// InvalidArgumentError naming the setting to fix.
     void validate() const {
@@ -1168,8 +1280,47 @@ public:
         return true;
     }
 
+    /// Installs a key (standard base64) on every member and waits until all
+    /// alive members answered or the query timed out. Members' failures are
+    /// in the report: go on to keyring_use() only when it succeeded(). A key
+    /// that is not base64 of 16, 24 or 32 bytes: InvalidArgumentError.
+    KeyringReport keyring_install(const std::string& key_base64) {
+        return keyring(hearsay_pool_keyring_install, key_base64, "hearsay_pool_keyring_install");
+    }
+
+    /// Makes an installed key the primary on every member; members lacking
+    /// it report an error.
+    KeyringReport keyring_use(const std::string& key_base64) {
+        return keyring(hearsay_pool_keyring_use, key_base64, "hearsay_pool_keyring_use");
+    }
+
+    /// Removes a key from every member. The local primary key throws
+    /// InvalidArgumentError at once; members whose primary it is refuse it
+    /// in the report.
+    KeyringReport keyring_remove(const std::string& key_base64) {
+        return keyring(hearsay_pool_keyring_remove, key_base64, "hearsay_pool_keyring_remove");
+    }
+
+    /// Every member's keys: the report's `keys` gives each key with how many
+    /// members hold it and use it as primary.
+    KeyringReport keyring_list() {
+        hearsay_keyring_report* r = nullptr;
+        detail::check(hearsay_pool_keyring_list(live(), &r), "hearsay_pool_keyring_list");
+        return KeyringReport::take(r);
+    }
+
+    /// Changes, on this node only, whether plaintext is refused and whether
+    /// what is sent is encrypted: the steps of a rolling migration to
+    /// encryption without restarting (docs/SECURITY.md).
+    void set_encryption_policy(bool verify_incoming, bool verify_outgoing) {
+        detail::check(hearsay_pool_set_encryption_policy(live(), verify_incoming, verify_outgoing),
+                      "hearsay_pool_set_encryption_policy");
+    }
+
     /// The pool's counters.
     Stats stats() const {
+        // Versioned by size: the struct of the header compiled against; a
+        // library older than the header leaves the fields it lacks at 0.
         hearsay_stats s{};
         s.size = sizeof s;
         detail::check(hearsay_pool_stats(live(), &s), "hearsay_pool_stats");
@@ -1193,6 +1344,13 @@ public:
         out.members_leaving = s.members_leaving;
         out.members_left = s.members_left;
         out.members_failed = s.members_failed;
+        out.snapshot_errors = s.snapshot_errors;
+        out.broadcasts_dropped = s.broadcasts_dropped;
+        out.dropped_plaintext = s.dropped_plaintext;
+        out.dropped_source = s.dropped_source;
+        out.keyring_file_errors = s.keyring_file_errors;
+        out.dropped_overload = s.dropped_overload;
+        out.duplicates_skipped = s.duplicates_skipped;
         return out;
     }
 
@@ -1206,6 +1364,13 @@ private:
     hearsay_pool* live() const {
         if (!handle_) detail::throw_error(Result::Closed, "Pool", "the pool was closed or moved from");
         return handle_.get();
+    }
+
+    using KeyOp = hearsay_result (*)(const hearsay_pool*, const char*, hearsay_keyring_report**);
+    KeyringReport keyring(KeyOp op, const std::string& key_base64, const char* call) {
+        hearsay_keyring_report* r = nullptr;
+        detail::check(op(live(), key_base64.c_str(), &r), call);
+        return KeyringReport::take(r);
     }
 
     // Shared only with weak references (events kept for respond()), so

@@ -118,6 +118,21 @@ if wanted readme; then
     fi
 fi
 
+# The encryption example of README.md compiles and runs.
+if wanted readme; then
+    awk '/^## Encryption/ { f = 1 } f && /^```cpp/ { p = 1; next } p && /^```/ { exit } p' \
+        "$here/README.md" >"$build/readme_encryption.cpp"
+    if [ -s "$build/readme_encryption.cpp" ] &&
+        "$cxx" "${cxxflags[@]}" "${sanitize[@]}" "$build/readme_encryption.cpp" -o "$build/readme_encryption" "${link[@]}" &&
+        timeout 60 "$build/readme_encryption" >"$build/readme_encryption.log" 2>&1 &&
+        grep -qx "held by 2, primary of 2" "$build/readme_encryption.log"; then
+        pass "README encryption example"
+    else
+        cat "$build/readme_encryption.log" 2>/dev/null
+        fail "README encryption example"
+    fi
+fi
+
 # Smoke test of examples/node: a seed and a node joining it; each sends one
 # event and must print both.
 if wanted node; then

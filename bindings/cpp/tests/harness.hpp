@@ -188,6 +188,20 @@ inline int run_main(int argc, char** argv) {
         CHECK_MSG(thrown_, #expr " did not throw " #Type);                    \
     } while (0)
 
+/// CHECK_THROWS, and the message contains `text`.
+#define CHECK_THROWS_WITH(expr, Type, expected, text)                         \
+    do {                                                                      \
+        bool thrown_ = false;                                                 \
+        try {                                                                 \
+            (void)(expr);                                                     \
+        } catch (const Type& e_) {                                            \
+            thrown_ = true;                                                   \
+            CHECK_MSG(e_.code() == (expected), "code " << e_.code() << ", what: " << e_.what()); \
+            CHECK_MSG(e_.message().find(text) != std::string::npos, "no \"" << (text) << "\" in: " << e_.what()); \
+        }                                                                     \
+        CHECK_MSG(thrown_, #expr " did not throw " #Type);                    \
+    } while (0)
+
 /// Waits (polling) until `cond` holds, failing the test after `ms`.
 #define WAIT_UNTIL(cond, ms)                                                  \
     CHECK_MSG(harness::wait_until([&]() -> bool { return (cond); }, harness::milliseconds(ms)), \
