@@ -605,15 +605,17 @@ fn encrypted_vector_seals_and_opens() {
         write_vector(ENCRYPTED, &text);
     }
     let stored = read_vector(ENCRYPTED);
-    assert_eq!(stored, sealed, "encrypted.hex differs from what seal_packet writes");
+    assert_eq!(
+        stored, sealed,
+        "encrypted.hex differs from what seal_packet writes"
+    );
     let header = hearsay::wire::PacketHeader::parse(&stored).unwrap();
     assert_eq!(header.flags, 0x07);
     let ring = hearsay::wire::Keyring::new(vec![envelope_key()]).unwrap();
     let body = hearsay::wire::open_body(&stored, &header, &ring).expect("opens");
     assert_eq!(body, plain[header.body_offset..]);
-    let other = hearsay::wire::Keyring::new(vec![
-        hearsay::wire::SecretKey::new(&[0u8; 32]).unwrap(),
-    ])
-    .unwrap();
+    let other =
+        hearsay::wire::Keyring::new(vec![hearsay::wire::SecretKey::new(&[0u8; 32]).unwrap()])
+            .unwrap();
     assert!(hearsay::wire::open_body(&stored, &header, &other).is_err());
 }

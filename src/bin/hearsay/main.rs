@@ -7,7 +7,6 @@ mod sim;
 
 use std::process::ExitCode;
 
-
 const USAGE: &str = "usage: hearsay <command> [flags]
 commands:
   demo      a cluster of datacenters in one process, on loopback
