@@ -218,24 +218,48 @@ fn curve_panel(svg: &mut String, curve: &Curve) {
 fn histogram_panel(svg: &mut String, histogram: &Histogram) {
     let bins = histogram.counts.len();
     let max = histogram.counts.iter().copied().max().unwrap_or(0);
+    let min = histogram
+        .counts
+        .iter()
+        .copied()
+        .filter(|&c| c > 0)
+        .min()
+        .unwrap_or(0);
+    // A long tail of a few next to tens of thousands only shows on a log
+    // scale.
+    let log = min > 0 && max > 50 * min;
+    let scale = |c: f64| if log { (1.0 + c).log10() } else { c };
     let lo_x = histogram.start_s;
     let hi_x = lo_x + bins as f64 * histogram.bin_s;
-    let hi_y = nice_ceil(max as f64).max(1.0);
-    let frame = Frame::new(1, (lo_x, if bins == 0 { 1.0 } else { hi_x }), (0.0, hi_y));
-    let x_ticks = if bins == 0 {
-        Vec::new()
+    let hi_y = if log {
+        (max as f64).log10().ceil().max(1.0)
     } else {
-        ticks(lo_x, hi_x, 6, number)
+        nice_ceil(max as f64).max(1.0)
     };
-    let y_ticks = ticks(0.0, hi_y, 5, |v, step| number(v, step.max(1.0)))
-        .into_iter()
-        .filter(|(v, _)| v.fract() == 0.0)
-        .collect::<Vec<_>>();
+    let frame = Frame::new(
+        1,
+        (lo_x, if bins == 0 { lo_x + 1.0 } else { hi_x }),
+        (0.0, hi_y),
+    );
+    let (x_ticks, y_ticks) = if bins == 0 {
+        (Vec::new(), Vec::new())
+    } else if log {
+        let y_ticks = (0..=hi_y as u32)
+            .map(|p| (scale(10f64.powi(p as i32)), format!("{}", 10u64.pow(p))))
+            .collect();
+        (ticks(lo_x, hi_x, 6, number), y_ticks)
+    } else {
+        let y_ticks = ticks(0.0, hi_y, 5, |v, step| number(v, step.max(1.0)))
+            .into_iter()
+            .filter(|(v, _)| v.fract() == 0.0)
+            .collect();
+        (ticks(lo_x, hi_x, 6, number), y_ticks)
+    };
     frame.axes(
         svg,
-        "Detection times",
+        &histogram.title,
         &histogram.label,
-        "count",
+        if log { "count (log scale)" } else { "count" },
         &x_ticks,
         &y_ticks,
     );
@@ -256,7 +280,7 @@ fn histogram_panel(svg: &mut String, histogram: &Histogram) {
         let to = from + histogram.bin_s;
         let x = frame.x(from);
         let w = frame.x(to) - x;
-        let y = frame.y(count as f64);
+        let y = frame.y(scale(count as f64));
         let _ = writeln!(
             svg,
             r##"<rect x="{x:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="#ff7f0e" stroke="white" stroke-width="0.5"><title>{}–{} s: {count}</title></rect>"##,
@@ -320,6 +344,7 @@ mod tests {
     #[test]
     fn an_empty_histogram_says_why() {
         let histogram = Histogram {
+            title: "Detection times".into(),
             label: "x".into(),
             note: "nothing to detect".into(),
             ..Histogram::default()

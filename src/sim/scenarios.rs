@@ -194,6 +194,8 @@ pub struct Curve {
 /// A histogram of times.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Histogram {
+    /// The panel's title.
+    pub title: String,
     /// What is counted.
     pub label: String,
     /// Where the first bin starts, seconds.
@@ -209,9 +211,10 @@ pub struct Histogram {
 }
 
 impl Histogram {
-    fn of(label: &str, values: &[f64], note: &str) -> Histogram {
+    fn of(title: &str, label: &str, values: &[f64], note: &str) -> Histogram {
         if values.is_empty() {
             return Histogram {
+                title: title.into(),
                 label: label.into(),
                 note: note.into(),
                 ..Histogram::default()
@@ -229,6 +232,7 @@ impl Histogram {
             counts[(((v - start_s) / bin_s).floor() as usize).min(bins - 1)] += 1;
         }
         Histogram {
+            title: title.into(),
             label: label.into(),
             start_s,
             bin_s,
@@ -919,6 +923,7 @@ impl<'p> Run<'p> {
             "seconds since the first node started",
         );
         let histogram = Histogram::of(
+            "Discovery times",
             "time for a node to see another alive once both run (s)",
             &self.t.discovery,
             "",
@@ -983,7 +988,12 @@ impl<'p> Run<'p> {
             x_label: "seconds since the crash".into(),
             points,
         };
-        let histogram = Histogram::of("time from the crash to a declaration (s)", &times, "");
+        let histogram = Histogram::of(
+            "Detection times",
+            "time from the crash to a declaration (s)",
+            &times,
+            "",
+        );
         self.finish(outcome, curve, histogram)
     }
 
@@ -1042,6 +1052,7 @@ impl<'p> Run<'p> {
             "seconds since the split",
         );
         let histogram = Histogram::of(
+            "Detection times",
             "time from the split to declaring a node across it dead (s)",
             &detections,
             "no node was declared dead across the split: it was shorter than the suspicion timeout",
@@ -1089,6 +1100,7 @@ impl<'p> Run<'p> {
             "seconds since the nodes turned slow",
         );
         let histogram = Histogram::of(
+            "Detection times",
             "detection times (s)",
             &[],
             "no node crashes in this scenario: nothing to detect",
@@ -1188,6 +1200,7 @@ impl<'p> Run<'p> {
             "seconds since the churn started",
         );
         let histogram = Histogram::of(
+            "Detection times",
             "time from a crash to a declaration (s)",
             &self.t.detections,
             "no crash was detected during the churn",
