@@ -1,7 +1,7 @@
 //! Measures the heap bytes one SWIM core spends per member entry: a counting
 //! allocator records live bytes before and after N members are learned.
 //!
-//! `cargo run --release --example member_memory -- 5000`
+//! `cargo run --release --example member_memory -- 5000 [--serf] [--json]`
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
@@ -49,6 +49,11 @@ fn alive_packets(n: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// `--json`: one object for `scripts/bench.sh` instead of the sentence.
+fn json() -> bool {
+    std::env::args().any(|a| a == "--json")
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--serf") {
         let n = std::env::args()
@@ -88,6 +93,18 @@ fn main() {
     }
     let after = LIVE.load(Ordering::Relaxed);
     let members = core.members().len();
+    if json() {
+        println!(
+            "{}",
+            serde_json::json!({
+                "members": members,
+                "serf": false,
+                "bytes_per_entry": (after - before) as f64 / (n - 1) as f64,
+                "bytes_per_entry_with_queue": (with_queue - before) as f64 / (n - 1) as f64,
+            })
+        );
+        return;
+    }
     println!(
         "{members} members: {:.1} bytes per member entry (table only), {:.1} with the broadcast queue still full",
         (after - before) as f64 / (n - 1) as f64,
@@ -122,6 +139,17 @@ fn serf_mode(n: usize) {
         }
     }
     let after = LIVE.load(Ordering::Relaxed);
+    if json() {
+        println!(
+            "{}",
+            serde_json::json!({
+                "members": n,
+                "serf": true,
+                "bytes_per_entry": (after - before) as f64 / (n - 1) as f64,
+            })
+        );
+        return;
+    }
     println!(
         "{n} members with the Serf layer: {:.1} bytes per member entry",
         (after - before) as f64 / (n - 1) as f64

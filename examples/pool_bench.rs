@@ -4,7 +4,7 @@
 //! of a members snapshot of 1,000 members (`hearsay_pool_members` + reading
 //! every name + `hearsay_members_free`).
 //!
-//! `cargo run --release --example pool_bench -- [--pools 64,256] [--steady-secs 60] [--snapshot-members 1000]`
+//! `cargo run --release --example pool_bench -- [--pools 64,256] [--steady-secs 60] [--snapshot-members 1000] [--json]`
 
 use std::ffi::CString;
 use std::time::{Duration, Instant};
@@ -40,6 +40,11 @@ fn rss_kib() -> f64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0.0)
+}
+
+/// `--json`: one object per measurement, for `scripts/bench.sh`.
+fn json() -> bool {
+    std::env::args().any(|a| a == "--json")
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -84,6 +89,21 @@ fn pools_phase(n: usize, steady: Duration) {
     let secs = t0.elapsed().as_secs_f64();
     let cpu = proc_stat_cpu_secs() - cpu_before;
     let bytes_after: u64 = pools.iter().map(|p| p.stats().unwrap().bytes_out).sum();
+    if json() {
+        println!(
+            "{}",
+            serde_json::json!({
+                "phase": "pools", "pools": n, "steady_s": secs,
+                "converged_s": converged.as_secs_f64(),
+                "cpu_s_per_pool_per_min": cpu / n as f64 / (secs / 60.0),
+                "core_share": cpu / secs,
+                "rss_kib_per_pool": (rss_after - rss_before) / n as f64,
+                "bytes_per_pool_s": (bytes_after - bytes_before) as f64 / n as f64 / secs,
+            })
+        );
+        drop(pools);
+        return;
+    }
     println!(
         "pools={n} converged_s={:.2} cpu_s_per_pool_per_min={:.5} runtime_core_share={:.2}% rss_kib_per_pool={:.0} bytes_per_pool_s={:.0}",
         converged.as_secs_f64(),
@@ -139,10 +159,20 @@ fn event_cost() {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
-    println!(
-        "next_event+event_free: {:.0} ns per event over {got} events",
-        spent.as_nanos() as f64 / got.max(1) as f64
-    );
+    if json() {
+        println!(
+            "{}",
+            serde_json::json!({
+                "phase": "events", "events": got,
+                "ns_per_event": spent.as_nanos() as f64 / got.max(1) as f64,
+            })
+        );
+    } else {
+        println!(
+            "next_event+event_free: {:.0} ns per event over {got} events",
+            spent.as_nanos() as f64 / got.max(1) as f64
+        );
+    }
     hearsay_pool_free(p);
     hearsay_config_free(c);
     hearsay_runtime_free(rt);
@@ -212,10 +242,7 @@ fn snapshot_cost(members: usize) {
         samples.push(t.elapsed().as_secs_f64() * 1e6);
         std::hint::black_box(bytes);
     }
-    println!(
-        "members snapshot of {count} members: median {:.0} us (pools + hearsay_members_get + names + free)",
-        median(samples)
-    );
+    let c_us = median(samples);
     // The same through the Rust API, to tell the runtime's share from the C copy.
     let observer = &pools[1];
     let rust: Vec<f64> = (0..200)
@@ -226,10 +253,21 @@ fn snapshot_cost(members: usize) {
             t.elapsed().as_secs_f64() * 1e6
         })
         .collect();
-    println!(
-        "Pool::members() of the same pool size through Rust: median {:.0} us",
-        median(rust)
-    );
+    let rust_us = median(rust);
+    if json() {
+        println!(
+            "{}",
+            serde_json::json!({
+                "phase": "snapshot", "members": count, "samples": 200,
+                "c_median_us": c_us, "rust_median_us": rust_us,
+            })
+        );
+    } else {
+        println!(
+            "members snapshot of {count} members: median {c_us:.0} us (pools + hearsay_members_get + names + free)"
+        );
+        println!("Pool::members() of the same pool size through Rust: median {rust_us:.0} us");
+    }
     hearsay_pool_free(p);
     hearsay_config_free(c);
     hearsay_runtime_free(rt);

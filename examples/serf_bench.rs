@@ -1,13 +1,18 @@
 //! Serf-layer figures in the simulator: user event delivery time to every
 //! node, query completeness and time, and healing after a long partition.
 //!
-//! `cargo run --release --example serf_bench -- [--nodes 1000] [--seed 1]`
+//! `cargo run --release --example serf_bench -- [--nodes 1000] [--seed 1] [--json]`
 
 use std::time::Duration;
 
 use hearsay::serf::{QueryParams, SerfConfig, Status};
 use hearsay::sim::{Network, Percentiles, Sim};
 use hearsay::swim::Config;
+
+/// `--json`: one object per scenario, for `scripts/bench.sh`.
+fn json() -> bool {
+    std::env::args().any(|a| a == "--json")
+}
 
 fn config() -> SerfConfig {
     SerfConfig {
@@ -55,6 +60,17 @@ fn events(n: usize, seed: u64, loss: f64) {
     let delivered = latencies.len();
     let p = Percentiles::of(latencies);
     let full = Percentiles::of(last_per_event.iter().map(|d| d.as_secs_f64()).collect());
+    if json() {
+        println!(
+            "{}",
+            serde_json::json!({
+                "scenario": "events", "nodes": n, "seed": seed, "loss": loss, "events": count,
+                "delivered": delivered, "expected": n * count,
+                "delivery_s": p, "to_all_s": full,
+            })
+        );
+        return;
+    }
     println!(
         "events n={n} loss={loss}: {delivered}/{} deliveries; per delivery p50 {:.3} s p99 {:.3} s max {:.3} s; to 100% of nodes p50 {:.3} s max {:.3} s",
         n * count,
@@ -97,6 +113,16 @@ fn query(n: usize, seed: u64, loss: f64, relay_factor: u8) {
     responders.sort();
     responders.dedup_by(|a, b| a.1 == b.1);
     let times = Percentiles::of(responders.iter().map(|r| r.0.as_secs_f64()).collect());
+    if json() {
+        println!(
+            "{}",
+            serde_json::json!({
+                "scenario": "query", "nodes": n, "seed": seed, "loss": loss,
+                "relay_factor": relay_factor, "responded": responders.len(), "response_s": times,
+            })
+        );
+        return;
+    }
     println!(
         "query n={n} loss={loss} relay={relay_factor}: {}/{n} responded; response time p50 {:.3} s p99 {:.3} s max {:.3} s",
         responders.len(),
@@ -124,6 +150,17 @@ fn partition(n: usize, seed: u64) {
     let healed_at = sim.elapsed();
     let deadline = healed_at + Duration::from_secs(600);
     let ok = sim.run_until(deadline, Duration::from_secs(1), |s| s.serf_converged());
+    if json() {
+        println!(
+            "{}",
+            serde_json::json!({
+                "scenario": "partition", "nodes": n, "seed": seed, "split_s": 300,
+                "other_side_failed": failed_seen, "healed": ok,
+                "healed_after_s": (sim.elapsed() - healed_at).as_secs_f64(),
+            })
+        );
+        return;
+    }
     println!(
         "partition n={n} 50/50 for 300 s (other side failed: {failed_seen}): {} after {:.0} s",
         if ok {
