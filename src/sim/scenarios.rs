@@ -158,6 +158,8 @@ pub struct Settings {
     pub reconnect_interval_ms: u64,
     /// Whether Lifeguard's refinements are on.
     pub lifeguard: bool,
+    /// Whether a failed probe is retried over a stream.
+    pub tcp_fallback: bool,
 }
 
 impl Settings {
@@ -176,6 +178,7 @@ impl Settings {
             push_pull_interval_ms: ms(s.push_pull_interval),
             reconnect_interval_ms: ms(config.reconnect_interval),
             lifeguard: s.local_health && s.suspicion_confirmations && s.nacks,
+            tcp_fallback: s.tcp_fallback_probe,
         }
     }
 }
@@ -971,6 +974,16 @@ impl<'p> Run<'p> {
             secs(watched),
             round3(times.len() as f64 / expected.max(1) as f64),
         ));
+        // Simultaneous declarations: keep one step, from the first value
+        // at that time to the last.
+        let mut steps: Vec<(f64, f64)> = Vec::with_capacity(points.len());
+        for p in points {
+            match steps.as_slice() {
+                [.., a, b] if a.0 == p.0 && b.0 == p.0 => *steps.last_mut().unwrap() = p,
+                _ => steps.push(p),
+            }
+        }
+        let points = steps;
         let outcome = Outcome::Crash {
             crashed: victims.len(),
             detected: times.len(),
@@ -1229,7 +1242,7 @@ impl fmt::Display for ScenarioReport {
         let mut rows: Vec<(String, String)> = vec![(
             "settings".into(),
             format!(
-                "probe {} ms / {} ms, gossip {} ms to {}, suspicion x{} (max x{}), retransmit x{}, indirect {}, push-pull {} ms, Lifeguard {}",
+                "probe {} ms / {} ms, gossip {} ms to {}, suspicion x{} (max x{}), retransmit x{}, indirect {}, push-pull {} ms, Lifeguard {}, TCP fallback {}",
                 s.probe_interval_ms,
                 s.probe_timeout_ms,
                 s.gossip_interval_ms,
@@ -1239,7 +1252,8 @@ impl fmt::Display for ScenarioReport {
                 s.retransmit_mult,
                 s.indirect_checks,
                 s.push_pull_interval_ms,
-                if s.lifeguard { "on" } else { "off" }
+                if s.lifeguard { "on" } else { "off" },
+                if s.tcp_fallback { "on" } else { "off" }
             ),
         )];
         rows.push(("join converged".into(), time(self.join_converged_s)));

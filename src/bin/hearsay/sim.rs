@@ -36,7 +36,7 @@ flags (times: a number in the unit shown, or with ms, s or m):
   --probe-interval MS      --probe-timeout MS     --gossip-interval MS
   --gossip-nodes N         --suspicion-mult N     --suspicion-max-mult N
   --retransmit-mult N      --indirect-checks N    --push-pull-interval MS (0: off)
-  --reconnect-interval S   --no-lifeguard
+  --reconnect-interval S   --no-lifeguard         --no-tcp-fallback
 scenario flags:
   --crash N                crash, loss: nodes that crash (default 1)
   --duration S             crash: longest wait for detection (600); loss,
@@ -70,6 +70,7 @@ const FLAGS: &[&str] = &[
     "--push-pull-interval",
     "--reconnect-interval",
     "--no-lifeguard",
+    "--no-tcp-fallback",
     "--crash",
     "--duration",
     "--split",
@@ -101,6 +102,7 @@ struct Flags {
     push_pull_interval: Option<Duration>,
     reconnect_interval: Option<Duration>,
     no_lifeguard: bool,
+    no_tcp_fallback: bool,
     crash: Option<usize>,
     duration: Option<Duration>,
     split: Option<usize>,
@@ -147,6 +149,7 @@ fn parse(args: &[String]) -> Result<Flags, String> {
             "-h" | "--help" => f.help = true,
             "--json" => f.json = true,
             "--no-lifeguard" => f.no_lifeguard = true,
+            "--no-tcp-fallback" => f.no_tcp_fallback = true,
             _ if FLAGS.contains(&flag) => {
                 let v = value(args, &mut i, flag)?;
                 read_value(&mut f, flag, v)?;
@@ -335,6 +338,9 @@ fn protocol(flags: &Flags, mut config: SerfConfig) -> Result<SerfConfig, String>
     if flags.no_lifeguard {
         *swim = swim.clone().without_lifeguard();
     }
+    if flags.no_tcp_fallback {
+        swim.tcp_fallback_probe = false;
+    }
     if let Some(v) = flags.reconnect_interval {
         config.reconnect_interval = v;
     }
@@ -412,21 +418,22 @@ fn standard(flags: &Flags) -> Result<(), String> {
     report.wall_s = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     report.peak_rss_mb = peak_rss_mb();
     if flags.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).map_err(|e| e.to_string())?
-        );
-        return Ok(());
+        return emit(&serde_json::to_string(&report).map_err(|e| e.to_string())?);
     }
-    println!(
+    use std::fmt::Write;
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
         "hearsay sim: {} nodes, profile {}, seed {}, loss {}",
         report.nodes, report.profile, report.seed, report.loss
     );
-    println!(
+    let _ = writeln!(
+        t,
         "  join converged       {:>9.3} s (virtual)",
         report.join_converged_s
     );
-    println!(
+    let _ = writeln!(
+        t,
         "  meta update reached  p50 {:.3} s  p99 {:.3} s  max {:.3} s  ({} of {} nodes)",
         report.dissemination_s.p50,
         report.dissemination_s.p99,
@@ -434,7 +441,8 @@ fn standard(flags: &Flags) -> Result<(), String> {
         report.dissemination_reached,
         report.nodes - 1
     );
-    println!(
+    let _ = writeln!(
+        t,
         "  crash detected       p50 {:.3} s  p99 {:.3} s  max {:.3} s  ({} of {} nodes)",
         report.detection_s.p50,
         report.detection_s.p99,
@@ -442,16 +450,18 @@ fn standard(flags: &Flags) -> Result<(), String> {
         report.detection_reached,
         report.nodes - 1
     );
-    println!("  false positives      {}", report.false_positives);
-    println!(
+    let _ = writeln!(t, "  false positives      {}", report.false_positives);
+    let _ = writeln!(
+        t,
         "  traffic per node     {:.0} B/s, {:.1} msgs/s",
         report.bytes_per_node_s, report.msgs_per_node_s
     );
-    println!(
+    let _ = writeln!(
+        t,
         "  wall time            {:.3} s, peak RSS {:.1} MiB",
         report.wall_s, report.peak_rss_mb
     );
-    Ok(())
+    emit(t.trim_end())
 }
 
 fn planned(scenario: Scenario, flags: &Flags) -> Result<(), String> {
@@ -523,17 +533,27 @@ fn planned(scenario: Scenario, flags: &Flags) -> Result<(), String> {
         std::fs::write(path, svg).map_err(|e| format!("--plot {path}: cannot write it: {e}"))?;
     }
     if flags.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).map_err(|e| e.to_string())?
-        );
+        emit(&serde_json::to_string(&report).map_err(|e| e.to_string())?)
     } else {
-        print!("{report}");
+        let mut text = report.to_string();
         if let Some(path) = &flags.plot {
-            println!("plot written to {path}");
+            text.push_str(&format!("plot written to {path}\n"));
         }
+        emit(text.trim_end())
     }
-    Ok(())
+}
+
+/// Prints a line of output; a reader that went away (`| head`) is not an
+/// error.
+fn emit(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write the output: {e}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A progress bar on standard error, drawn only when it is a terminal and
