@@ -792,6 +792,50 @@ fn a_refused_compound_does_not_mark_its_broadcasts_as_seen() {
     assert!(core.member("node-x").is_some());
 }
 
+/// A node without keys refuses keyring queries: they arrive
+/// unauthenticated, and an installed key would turn its encryption on and
+/// cut it off from its plaintext pool. A keyed node applies them. (Found by
+/// the `packet` target: one plaintext query switched a core to encryption.)
+#[test]
+fn a_node_without_keys_refuses_keyring_queries() {
+    let install = serf_messages()
+        .into_iter()
+        .find(|(name, _)| *name == "keyring_install")
+        .unwrap()
+        .1;
+    let packet = encode_packet(None, &[encode_message(&user(&install))]);
+    let now = Instant::now();
+
+    let mut plain = serf_core(0, now);
+    plain.handle_packet(now, peer_addr(), &packet).unwrap();
+    assert!(plain.keyring().is_empty());
+    let mut answers = Vec::new();
+    while let Some(t) = plain.poll_transmit() {
+        assert_eq!(t.kind, TransmitKind::Packet);
+        let p = decode_packet(&t.payload).expect("still plaintext");
+        for m in p.messages {
+            if let Message::User(u) = m {
+                if let Ok(SerfMessage::Response(r)) = SerfMessage::decode(&u.payload) {
+                    if !r.ack {
+                        answers.push(KeyResponse::decode(&r.payload).unwrap());
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        answers.len() == 1 && !answers[0].ok && answers[0].message.contains("not enabled"),
+        "{answers:?}"
+    );
+    let ping = encode_packet(None, &[encode_message(&datagram_messages()[0])]);
+    plain.handle_packet(now, peer_addr(), &ping).unwrap();
+
+    let mut keyed = serf_core(MODE_KEYED, now);
+    let sealed = seal_packet(&packet, &key_b(), [1; NONCE_LEN]);
+    keyed.handle_packet(now, peer_addr(), &sealed).unwrap();
+    assert_eq!(keyed.keyring().keys().len(), 3);
+}
+
 // ----- the fuzz seed corpus -----
 
 fn seeds_dir() -> PathBuf {

@@ -109,6 +109,16 @@ pub(super) struct KeyringTally {
 /// Applies an operation received in a query to the local keyring; the
 /// answer to send back.
 pub(super) fn apply(op: KeyOp, payload: &[u8], keyring: &mut Keyring) -> KeyResponse {
+    // Without keys, queries arrive unauthenticated, and an installed key
+    // would turn encryption on and cut the node off from its plaintext
+    // pool: refuse every operation, as Serf does.
+    if keyring.is_empty() {
+        return KeyResponse {
+            ok: false,
+            message: "no keyring to change: encryption is not enabled on this node".to_owned(),
+            keys: Vec::new(),
+        };
+    }
     let key = || {
         let request: KeyRequest =
             ciborium::from_reader(payload).map_err(|_| "undecodable keyring request".to_owned())?;
