@@ -507,7 +507,8 @@ typedef struct hearsay_stats {
    */
   uint64_t keyring_file_errors;
   /**
-   * Dropped: the pool's queue of received datagrams (1,024) was full.
+   * Dropped: the pool's queue of received datagrams
+   * (`hearsay_config_set_inbound_packet_queue`, default 1,024) was full.
    */
   uint64_t dropped_overload;
   /**
@@ -515,6 +516,40 @@ typedef struct hearsay_stats {
    * redundancy, or replays), recognised without being decoded.
    */
   uint64_t duplicates_skipped;
+  /**
+   * TCP frames refused because their length prefix was above
+   * `max_stream_size`: inbound ones at the pool's address (shared by the
+   * pools on it) and replies to this pool's own exchanges.
+   */
+  uint64_t streams_oversized;
+  /**
+   * Intents about unknown members dropped because `max_intents` were
+   * buffered.
+   */
+  uint64_t intents_dropped;
+  /**
+   * User events dropped as older than the dedup window (`event_buffer`),
+   * a restored snapshot or an ignore-old join.
+   */
+  uint64_t events_too_old;
+  /**
+   * Queries dropped as older than the dedup window (`query_buffer`).
+   */
+  uint64_t queries_too_old;
+  /**
+   * Events and queries dropped because `max_per_ltime` were already
+   * remembered for their Lamport time.
+   */
+  uint64_t dedup_full;
+  /**
+   * Queries of this node refused at `max_pending_queries`.
+   */
+  uint64_t queries_refused;
+  /**
+   * Acks and responses dropped beyond a query's limit
+   * (`max_query_responses`, or the members known when it started).
+   */
+  uint64_t query_replies_dropped;
 } hearsay_stats;
 
 #ifdef __cplusplus
@@ -715,6 +750,17 @@ hearsay_result hearsay_config_set_gossip_nodes(struct hearsay_config *c, uint32_
 hearsay_result hearsay_config_set_gossip_to_the_dead_ms(struct hearsay_config *c, uint32_t ms);
 
 /**
+ * Sets how many received datagrams wait for the pool at most; beyond it
+ * new ones are dropped and counted in `hearsay_stats.dropped_overload`.
+ * 1 to 1048576, default 1024.
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`; the range is checked by
+ * `hearsay_config_validate` and `hearsay_pool_new`
+ * (`HEARSAY_ERR_INVALID_ARGUMENT`). Not thread-safe for the same config.
+ */
+hearsay_result hearsay_config_set_inbound_packet_queue(struct hearsay_config *c, uint32_t depth);
+
+/**
  * Sets how many members are asked to probe indirectly when a direct
  * probe fails (0 to 16).
  *
@@ -773,6 +819,19 @@ hearsay_result hearsay_config_set_local_health(struct hearsay_config *c, bool on
 hearsay_result hearsay_config_set_max_broadcast_queue(struct hearsay_config *c, uint32_t value);
 
 /**
+ * Sets how many inbound TCP streams (joins, push-pulls, fallback probes)
+ * the pool's address serves at once; further connections are closed at
+ * once and counted in `hearsay_stats.streams_refused`. Each holds its slot
+ * at most the TCP timeout. Pools sharing an address use the value of the
+ * pool that bound it. 1 to 65536, default 128.
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`; the range is checked by
+ * `hearsay_config_validate` and `hearsay_pool_new`
+ * (`HEARSAY_ERR_INVALID_ARGUMENT`). Not thread-safe for the same config.
+ */
+hearsay_result hearsay_config_set_max_concurrent_streams(struct hearsay_config *c, uint32_t n);
+
+/**
  * Sets how many intents about not-yet-known members are kept (at least
  * 1; default 4096).
  *
@@ -816,6 +875,18 @@ hearsay_result hearsay_config_set_max_packet_size(struct hearsay_config *c, uint
 hearsay_result hearsay_config_set_max_pending_queries(struct hearsay_config *c, uint32_t value);
 
 /**
+ * Sets how many distinct user events, and how many distinct queries, are
+ * remembered for one Lamport time; more at that time are dropped and
+ * counted in `hearsay_stats.dedup_full` (1 to 65536; default 64).
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`; the range is checked by
+ * `hearsay_config_validate` and `hearsay_pool_new`
+ * (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+ * the same config.
+ */
+hearsay_result hearsay_config_set_max_per_ltime(struct hearsay_config *c, uint32_t value);
+
+/**
  * Sets the most members accepted from one push-pull (at least 1).
  *
  * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`. The range is checked by
@@ -837,6 +908,19 @@ hearsay_result hearsay_config_set_max_push_pull_members(struct hearsay_config *c
  * the same config.
  */
 hearsay_result hearsay_config_set_max_query_response_size(struct hearsay_config *c, uint32_t bytes);
+
+/**
+ * Sets how many acks, and how many responses, one query of this node
+ * accepts at most; it never accepts more than the members known when it
+ * started. Beyond it they are dropped and counted in
+ * `hearsay_stats.query_replies_dropped` (at least 1; default 65536).
+ *
+ * NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`; the range is checked by
+ * `hearsay_config_validate` and `hearsay_pool_new`
+ * (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+ * the same config.
+ */
+hearsay_result hearsay_config_set_max_query_responses(struct hearsay_config *c, uint32_t value);
 
 /**
  * Sets the largest encoded query this node sends, in bytes (16 to max

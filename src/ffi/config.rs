@@ -295,6 +295,44 @@ pub extern "C" fn hearsay_config_set_event_queue_depth(
     }
 }
 
+/// Sets how many inbound TCP streams (joins, push-pulls, fallback probes)
+/// the pool's address serves at once; further connections are closed at
+/// once and counted in `hearsay_stats.streams_refused`. Each holds its slot
+/// at most the TCP timeout. Pools sharing an address use the value of the
+/// pool that bound it. 1 to 65536, default 128.
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`; the range is checked by
+/// `hearsay_config_validate` and `hearsay_pool_new`
+/// (`HEARSAY_ERR_INVALID_ARGUMENT`). Not thread-safe for the same config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_max_concurrent_streams(
+    c: *mut hearsay_config,
+    n: u32,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.max_concurrent_streams = to_usize(n);
+        hearsay_result::HEARSAY_OK
+    }
+}
+
+/// Sets how many received datagrams wait for the pool at most; beyond it
+/// new ones are dropped and counted in `hearsay_stats.dropped_overload`.
+/// 1 to 1048576, default 1024.
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`; the range is checked by
+/// `hearsay_config_validate` and `hearsay_pool_new`
+/// (`HEARSAY_ERR_INVALID_ARGUMENT`). Not thread-safe for the same config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_inbound_packet_queue(
+    c: *mut hearsay_config,
+    depth: u32,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.inbound_packet_queue = to_usize(depth);
+        hearsay_result::HEARSAY_OK
+    }
+}
+
 fn to_usize(value: u32) -> usize {
     usize::try_from(value).unwrap_or(usize::MAX)
 }
@@ -984,6 +1022,45 @@ pub extern "C" fn hearsay_config_set_max_pending_queries(
 ) -> hearsay_result {
     ffi_boundary! {
         try_mut!(c).config.serf.max_pending_queries = to_usize(value);
+        hearsay_result::HEARSAY_OK
+    }
+}
+
+/// Sets how many distinct user events, and how many distinct queries, are
+/// remembered for one Lamport time; more at that time are dropped and
+/// counted in `hearsay_stats.dedup_full` (1 to 65536; default 64).
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`; the range is checked by
+/// `hearsay_config_validate` and `hearsay_pool_new`
+/// (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+/// the same config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_max_per_ltime(
+    c: *mut hearsay_config,
+    value: u32,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.serf.max_per_ltime = to_usize(value);
+        hearsay_result::HEARSAY_OK
+    }
+}
+
+/// Sets how many acks, and how many responses, one query of this node
+/// accepts at most; it never accepts more than the members known when it
+/// started. Beyond it they are dropped and counted in
+/// `hearsay_stats.query_replies_dropped` (at least 1; default 65536).
+///
+/// NULL `c` gives `HEARSAY_ERR_NULL_PARAMETER`; the range is checked by
+/// `hearsay_config_validate` and `hearsay_pool_new`
+/// (`HEARSAY_ERR_INVALID_ARGUMENT`, naming the setting). Not thread-safe for
+/// the same config.
+#[no_mangle]
+pub extern "C" fn hearsay_config_set_max_query_responses(
+    c: *mut hearsay_config,
+    value: u32,
+) -> hearsay_result {
+    ffi_boundary! {
+        try_mut!(c).config.serf.max_query_responses = to_usize(value);
         hearsay_result::HEARSAY_OK
     }
 }

@@ -106,11 +106,32 @@ pub struct hearsay_stats {
     pub dropped_source: u64,
     /// Keyring file writes that failed.
     pub keyring_file_errors: u64,
-    /// Dropped: the pool's queue of received datagrams (1,024) was full.
+    /// Dropped: the pool's queue of received datagrams
+    /// (`hearsay_config_set_inbound_packet_queue`, default 1,024) was full.
     pub dropped_overload: u64,
     /// Broadcasts received again moments after a first copy (gossip's
     /// redundancy, or replays), recognised without being decoded.
     pub duplicates_skipped: u64,
+    /// TCP frames refused because their length prefix was above
+    /// `max_stream_size`: inbound ones at the pool's address (shared by the
+    /// pools on it) and replies to this pool's own exchanges.
+    pub streams_oversized: u64,
+    /// Intents about unknown members dropped because `max_intents` were
+    /// buffered.
+    pub intents_dropped: u64,
+    /// User events dropped as older than the dedup window (`event_buffer`),
+    /// a restored snapshot or an ignore-old join.
+    pub events_too_old: u64,
+    /// Queries dropped as older than the dedup window (`query_buffer`).
+    pub queries_too_old: u64,
+    /// Events and queries dropped because `max_per_ltime` were already
+    /// remembered for their Lamport time.
+    pub dedup_full: u64,
+    /// Queries of this node refused at `max_pending_queries`.
+    pub queries_refused: u64,
+    /// Acks and responses dropped beyond a query's limit
+    /// (`max_query_responses`, or the members known when it started).
+    pub query_replies_dropped: u64,
 }
 
 /// The size of the first layout of `hearsay_stats` (ABI 1.0, up to
@@ -120,13 +141,18 @@ const STATS_SIZE_V1: usize = 136;
 /// The size of the second layout (with `snapshot_errors` and
 /// `broadcasts_dropped`).
 const STATS_SIZE_V2: usize = 152;
-/// The size of the current layout (with `dropped_plaintext`,
+/// The size of the third layout (with `dropped_plaintext`,
 /// `dropped_source`, `keyring_file_errors`, `dropped_overload` and
 /// `duplicates_skipped`).
-const STATS_SIZE_CURRENT: usize = 192;
+const STATS_SIZE_V3: usize = 192;
+/// The size of the current layout (with `streams_oversized`,
+/// `intents_dropped`, `events_too_old`, `queries_too_old`, `dedup_full`,
+/// `queries_refused` and `query_replies_dropped`).
+const STATS_SIZE_CURRENT: usize = 248;
 const _: () = assert!(std::mem::size_of::<hearsay_stats>() == STATS_SIZE_CURRENT);
 const _: () = assert!(std::mem::offset_of!(hearsay_stats, snapshot_errors) == STATS_SIZE_V1);
 const _: () = assert!(std::mem::offset_of!(hearsay_stats, dropped_plaintext) == STATS_SIZE_V2);
+const _: () = assert!(std::mem::offset_of!(hearsay_stats, streams_oversized) == STATS_SIZE_V3);
 
 impl hearsay_stats {
     fn of(s: &PoolStats) -> hearsay_stats {
@@ -158,6 +184,13 @@ impl hearsay_stats {
             keyring_file_errors: s.keyring_file_errors,
             dropped_overload: s.dropped_overload,
             duplicates_skipped: s.duplicates_skipped,
+            streams_oversized: s.streams_oversized,
+            intents_dropped: s.intents_dropped,
+            events_too_old: s.events_too_old,
+            queries_too_old: s.queries_too_old,
+            dedup_full: s.dedup_full,
+            queries_refused: s.queries_refused,
+            query_replies_dropped: s.query_replies_dropped,
         }
     }
 }

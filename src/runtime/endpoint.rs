@@ -15,10 +15,17 @@ use futures::channel::{mpsc, oneshot};
 use super::{Error, ErrorKind};
 use crate::wire::PacketHeader;
 
-/// Most inbound streams handled at once per address.
-pub(crate) const MAX_CONCURRENT_STREAMS: usize = 128;
-/// How long an inbound stream may take to send its frame.
-const INBOUND_STREAM_TIMEOUT: Duration = Duration::from_secs(10);
+/// Inbound stream settings of an address, taken from the pool that bound it
+/// (pools that share the address later do not change them).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StreamLimits {
+    /// Most inbound streams handled at once; more connections are closed
+    /// at once and counted.
+    pub(crate) max_concurrent: usize,
+    /// How long an inbound stream may take, from accept to reply written;
+    /// an idle connection holds its slot no longer.
+    pub(crate) timeout: Duration,
+}
 
 pub(crate) struct InboundStream {
     pub(crate) from: SocketAddr,
@@ -26,15 +33,15 @@ pub(crate) struct InboundStream {
     pub(crate) reply: oneshot::Sender<Option<Vec<u8>>>,
 }
 
-/// Datagrams waiting for one pool; beyond it new ones are dropped and
-/// counted, so that a flood cannot grow memory faster than the pool drains.
-pub(crate) const INBOUND_PACKET_QUEUE: usize = 1024;
-
 pub(crate) struct Route {
-    /// Bounded by [`INBOUND_PACKET_QUEUE`].
+    /// Bounded by the pool's `inbound_packet_queue`: beyond it new
+    /// datagrams are dropped and counted, so that a flood cannot grow
+    /// memory faster than the pool drains.
     pub(crate) packets: async_std::channel::Sender<(SocketAddr, Vec<u8>)>,
     /// Datagrams dropped because `packets` was full.
     pub(crate) packets_shed: Rc<Cell<u64>>,
+    /// Unbounded, yet holds at most one frame per stream task, and those
+    /// are bounded by [`StreamLimits::max_concurrent`].
     pub(crate) streams: mpsc::UnboundedSender<InboundStream>,
     pub(crate) max_stream_size: usize,
 }
@@ -44,6 +51,13 @@ pub(crate) struct Route {
 pub(crate) struct EndpointCounters {
     pub(crate) unknown_label: Cell<u64>,
     pub(crate) streams_refused: Cell<u64>,
+    /// Inbound frames whose length prefix exceeded every pool's
+    /// `max_stream_size`.
+    pub(crate) streams_oversized: Cell<u64>,
+}
+
+fn bump(counter: &Cell<u64>) {
+    counter.set(counter.get() + 1);
 }
 
 pub(crate) struct Endpoint {
@@ -57,7 +71,7 @@ pub(crate) struct Endpoint {
 impl Endpoint {
     /// Binds UDP and TCP on the same port. With port 0, tries a few free
     /// ports until both bind.
-    pub(crate) fn bind(addr: SocketAddr) -> Result<Rc<Endpoint>, Error> {
+    pub(crate) fn bind(addr: SocketAddr, limits: StreamLimits) -> Result<Rc<Endpoint>, Error> {
         let mut last_error = None;
         for _ in 0..16 {
             let udp = std::net::UdpSocket::bind(addr).map_err(|e| bind_error(addr, e))?;
@@ -65,7 +79,7 @@ impl Endpoint {
                 .local_addr()
                 .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
             match std::net::TcpListener::bind(local) {
-                Ok(tcp) => return Endpoint::start(udp, tcp, local),
+                Ok(tcp) => return Endpoint::start(udp, tcp, local, limits),
                 Err(e) if addr.port() == 0 => last_error = Some(e),
                 Err(e) => return Err(bind_error(local, e)),
             }
@@ -80,6 +94,7 @@ impl Endpoint {
         udp: std::net::UdpSocket,
         tcp: std::net::TcpListener,
         local_addr: SocketAddr,
+        limits: StreamLimits,
     ) -> Result<Rc<Endpoint>, Error> {
         let io = |e: std::io::Error| Error::new(ErrorKind::Io, e.to_string());
         udp.set_nonblocking(true).map_err(io)?;
@@ -95,7 +110,7 @@ impl Endpoint {
         let listener = TcpListener::from(tcp);
         let weak = Rc::downgrade(&endpoint);
         let udp_task = async_std::task::spawn_local(receive_packets(weak.clone()));
-        let tcp_task = async_std::task::spawn_local(accept_streams(weak, listener));
+        let tcp_task = async_std::task::spawn_local(accept_streams(weak, listener, limits));
         endpoint.tasks.borrow_mut().extend([udp_task, tcp_task]);
         Ok(endpoint)
     }
@@ -195,33 +210,43 @@ async fn receive_packets(endpoint: std::rc::Weak<Endpoint>) {
         let Some(ep) = endpoint.upgrade() else {
             return;
         };
-        let bytes = &buf[..len];
-        let routes = ep.routes.borrow();
-        // A packet whose header does not parse goes to the unlabelled pool
-        // (or the only pool), which counts it as malformed.
-        let route = match label_of(bytes) {
-            Some(label) => routes.get(&label),
-            None => routes.get(&None).or_else(|| {
-                (routes.len() == 1)
-                    .then(|| routes.values().next())
-                    .flatten()
-            }),
-        };
-        match route {
-            Some(route) => {
-                if route.packets.try_send((from, bytes.to_vec())).is_err() {
-                    route.packets_shed.set(route.packets_shed.get() + 1);
-                }
-            }
-            None => ep
-                .counters
-                .unknown_label
-                .set(ep.counters.unknown_label.get() + 1),
-        }
+        deliver_packet(&ep.routes.borrow(), &ep.counters, from, &buf[..len]);
     }
 }
 
-async fn accept_streams(endpoint: std::rc::Weak<Endpoint>, listener: TcpListener) {
+/// Hands a datagram to the pool its label names, or counts why not.
+/// Never waits: a full queue sheds the datagram.
+fn deliver_packet(
+    routes: &HashMap<Option<String>, Route>,
+    counters: &EndpointCounters,
+    from: SocketAddr,
+    bytes: &[u8],
+) {
+    // A packet whose header does not parse goes to the unlabelled pool
+    // (or the only pool), which counts it as malformed.
+    let route = match label_of(bytes) {
+        Some(label) => routes.get(&label),
+        None => routes.get(&None).or_else(|| {
+            (routes.len() == 1)
+                .then(|| routes.values().next())
+                .flatten()
+        }),
+    };
+    match route {
+        Some(route) => {
+            if route.packets.try_send((from, bytes.to_vec())).is_err() {
+                bump(&route.packets_shed);
+            }
+        }
+        None => bump(&counters.unknown_label),
+    }
+}
+
+async fn accept_streams(
+    endpoint: std::rc::Weak<Endpoint>,
+    listener: TcpListener,
+    limits: StreamLimits,
+) {
     let active = Rc::new(Cell::new(0usize));
     loop {
         let Ok((stream, from)) = listener.accept().await else {
@@ -230,21 +255,17 @@ async fn accept_streams(endpoint: std::rc::Weak<Endpoint>, listener: TcpListener
         let Some(ep) = endpoint.upgrade() else {
             return;
         };
-        if active.get() >= MAX_CONCURRENT_STREAMS {
-            ep.counters
-                .streams_refused
-                .set(ep.counters.streams_refused.get() + 1);
+        if active.get() >= limits.max_concurrent {
+            // Dropping the stream closes it: the peer sees the refusal at once.
+            bump(&ep.counters.streams_refused);
             continue;
         }
         active.set(active.get() + 1);
         let active = active.clone();
         let weak = endpoint.clone();
         async_std::task::spawn_local(async move {
-            let _ = async_std::future::timeout(
-                INBOUND_STREAM_TIMEOUT,
-                serve_stream(weak, stream, from),
-            )
-            .await;
+            let _ =
+                async_std::future::timeout(limits.timeout, serve_stream(weak, stream, from)).await;
             active.set(active.get() - 1);
         });
     }
@@ -254,8 +275,15 @@ async fn serve_stream(endpoint: std::rc::Weak<Endpoint>, mut stream: TcpStream, 
     let Some(max) = endpoint.upgrade().map(|ep| ep.max_stream_size()) else {
         return;
     };
-    let Ok(frame) = read_frame(&mut stream, max).await else {
-        return;
+    let frame = match read_frame(&mut stream, max).await {
+        Ok(frame) => frame,
+        Err(FrameError::Oversized(_)) => {
+            if let Some(ep) = endpoint.upgrade() {
+                bump(&ep.counters.streams_oversized);
+            }
+            return;
+        }
+        Err(FrameError::Io(_)) => return,
     };
     let Some(ep) = endpoint.upgrade() else {
         return;
@@ -268,9 +296,7 @@ async fn serve_stream(endpoint: std::rc::Weak<Endpoint>, mut stream: TcpStream, 
             None => routes.get(&None),
         };
         let Some(route) = route else {
-            ep.counters
-                .unknown_label
-                .set(ep.counters.unknown_label.get() + 1);
+            bump(&ep.counters.unknown_label);
             return;
         };
         if route
@@ -288,18 +314,92 @@ async fn serve_stream(endpoint: std::rc::Weak<Endpoint>, mut stream: TcpStream, 
     }
 }
 
-/// Reads one length-prefixed frame (returned without its prefix).
-pub(crate) async fn read_frame(stream: &mut TcpStream, max: usize) -> std::io::Result<Vec<u8>> {
+/// Why a frame could not be read.
+#[derive(Debug)]
+pub(crate) enum FrameError {
+    /// The connection failed or closed early.
+    Io(std::io::Error),
+    /// The length prefix was above the limit; nothing more was read.
+    Oversized(usize),
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::Io(e) => write!(f, "{e}"),
+            FrameError::Oversized(len) => {
+                write!(f, "frame of {len} bytes refused: above max_stream_size")
+            }
+        }
+    }
+}
+
+/// Reads one length-prefixed frame (returned without its prefix). The
+/// length is checked before anything is allocated for it.
+pub(crate) async fn read_frame(stream: &mut TcpStream, max: usize) -> Result<Vec<u8>, FrameError> {
     let mut len = [0u8; 4];
-    stream.read_exact(&mut len).await?;
+    stream.read_exact(&mut len).await.map_err(FrameError::Io)?;
     let len = u32::from_be_bytes(len) as usize;
-    if len == 0 || len > max {
-        return Err(std::io::Error::new(
+    if len == 0 {
+        return Err(FrameError::Io(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes exceeds the limit of {max}"),
-        ));
+            "empty frame",
+        )));
+    }
+    if len > max {
+        return Err(FrameError::Oversized(len));
     }
     let mut frame = vec![0u8; len];
-    stream.read_exact(&mut frame).await?;
+    stream
+        .read_exact(&mut frame)
+        .await
+        .map_err(FrameError::Io)?;
     Ok(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(depth: usize) -> (Route, async_std::channel::Receiver<(SocketAddr, Vec<u8>)>) {
+        let (packets, rx) = async_std::channel::bounded(depth);
+        let route = Route {
+            packets,
+            packets_shed: Rc::default(),
+            streams: mpsc::unbounded().0,
+            max_stream_size: 1 << 20,
+        };
+        (route, rx)
+    }
+
+    #[test]
+    fn a_full_packet_queue_sheds_and_counts_until_drained() {
+        let from = SocketAddr::from(([127, 0, 0, 1], 9));
+        let (a, a_rx) = route(2);
+        let (b, b_rx) = route(2);
+        let shed_a = a.packets_shed.clone();
+        let mut routes = HashMap::new();
+        routes.insert(Some("a".to_owned()), a);
+        routes.insert(Some("b".to_owned()), b);
+        let counters = EndpointCounters::default();
+        let to_a = crate::wire::encode_packet(Some("a"), &[vec![0xA0]]);
+        let to_b = crate::wire::encode_packet(Some("b"), &[vec![0xA0]]);
+        for _ in 0..5 {
+            deliver_packet(&routes, &counters, from, &to_a);
+        }
+        assert_eq!(a_rx.len(), 2, "the queue holds its depth");
+        assert_eq!(shed_a.get(), 3, "and counts every datagram beyond it");
+        // A full queue for one label leaves the others alone.
+        deliver_packet(&routes, &counters, from, &to_b);
+        assert_eq!(b_rx.len(), 1);
+        assert_eq!(routes[&Some("b".to_owned())].packets_shed.get(), 0);
+        // Draining makes room again.
+        a_rx.try_recv().unwrap();
+        deliver_packet(&routes, &counters, from, &to_a);
+        assert_eq!(a_rx.len(), 2);
+        assert_eq!(shed_a.get(), 3);
+        let unknown = crate::wire::encode_packet(Some("c"), &[vec![0xA0]]);
+        deliver_packet(&routes, &counters, from, &unknown);
+        assert_eq!(counters.unknown_label.get(), 1);
+    }
 }

@@ -13,7 +13,7 @@ use async_std::task::JoinHandle;
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt, StreamExt};
 
-use super::endpoint::{read_frame, Endpoint, InboundStream, Route};
+use super::endpoint::{read_frame, Endpoint, FrameError, InboundStream, Route, StreamLimits};
 use super::events::EventQueue;
 use super::snapshot::SnapshotFile;
 use super::{Error, ErrorKind};
@@ -43,6 +43,14 @@ pub struct PoolConfig {
     pub tags: BTreeMap<String, String>,
     /// Most events kept waiting; the oldest is dropped beyond. Default 4,096.
     pub event_queue_depth: usize,
+    /// Most inbound TCP streams served at once on the bound address; more
+    /// connections are closed at once and counted (`streams_refused`). Each
+    /// holds its slot at most `tcp_timeout`. Pools sharing an address use
+    /// the value of the pool that bound it. Default 128.
+    pub max_concurrent_streams: usize,
+    /// Most received datagrams waiting for this pool; beyond it new ones
+    /// are dropped and counted (`dropped_overload`). Default 1,024.
+    pub inbound_packet_queue: usize,
     /// A snapshot file: membership and clocks are appended to it, and a
     /// restarted pool restores its clocks, replays no old event and rejoins
     /// the members it lists. Default none.
@@ -64,6 +72,8 @@ impl PoolConfig {
             advertise_addr: None,
             tags: BTreeMap::new(),
             event_queue_depth: 4096,
+            max_concurrent_streams: 128,
+            inbound_packet_queue: 1024,
             snapshot_path: None,
             keyring_file: None,
         }
@@ -77,6 +87,12 @@ impl PoolConfig {
         }
         if !(1..=1 << 20).contains(&self.event_queue_depth) {
             return Err(Error::invalid("event queue depth must be 1 to 1048576"));
+        }
+        if !(1..=65_536).contains(&self.max_concurrent_streams) {
+            return Err(Error::invalid("max_concurrent_streams must be 1 to 65536"));
+        }
+        if !(1..=1 << 20).contains(&self.inbound_packet_queue) {
+            return Err(Error::invalid("inbound_packet_queue must be 1 to 1048576"));
         }
         if self.bind_addr.ip().is_unspecified() && self.advertise_addr.is_none() {
             return Err(Error::invalid(format!(
@@ -240,7 +256,8 @@ pub struct PoolStats {
     pub dropped_source: u64,
     /// Keyring file writes that failed.
     pub keyring_file_errors: u64,
-    /// Dropped: the pool's queue of received datagrams (1,024) was full.
+    /// Dropped: the pool's queue of received datagrams
+    /// (`inbound_packet_queue`) was full.
     pub dropped_overload: u64,
     /// Broadcasts received again moments after a first copy (gossip's
     /// redundancy, or replays), recognised without being decoded.
@@ -250,10 +267,32 @@ pub struct PoolStats {
     /// Broadcasts dropped from a full gossip queue before being sent their
     /// full number of times.
     pub broadcasts_dropped: u64,
-    /// Inbound streams refused at the concurrency limit.
+    /// Inbound streams refused at the concurrency limit
+    /// (`max_concurrent_streams`; counted at the address, so shared by the
+    /// pools on it).
     pub streams_refused: u64,
     /// Events dropped because the queue was full.
     pub events_dropped: u64,
+    /// Stream frames refused because their length prefix was above
+    /// `max_stream_size`: inbound ones at the address (shared by the pools
+    /// on it) and replies to this pool's own exchanges.
+    pub streams_oversized: u64,
+    /// Intents about unknown members dropped because `max_intents` were
+    /// buffered.
+    pub intents_dropped: u64,
+    /// User events dropped as older than the dedup window (`event_buffer`),
+    /// or older than a restored snapshot or an ignore-old join.
+    pub events_too_old: u64,
+    /// Queries dropped as older than the dedup window (`query_buffer`).
+    pub queries_too_old: u64,
+    /// Events and queries dropped because as many as `max_per_ltime` were
+    /// already remembered for their Lamport time.
+    pub dedup_full: u64,
+    /// Queries of this node refused at `max_pending_queries`.
+    pub queries_refused: u64,
+    /// Acks and responses dropped beyond a query's limit
+    /// (`max_query_responses`, or the members known when it started).
+    pub query_replies_dropped: u64,
     /// Local health score (0 is healthy).
     pub health_score: u32,
     /// Members alive (suspects included), the local node included.
@@ -723,11 +762,16 @@ pub(crate) fn start(config: PoolConfig, endpoints: &Endpoints) -> Result<(Pool, 
     };
     let endpoint = match shared_endpoint {
         Some(e) => e,
-        None => Endpoint::bind(config.bind_addr)?,
+        None => Endpoint::bind(
+            config.bind_addr,
+            StreamLimits {
+                max_concurrent: config.max_concurrent_streams,
+                timeout: config.serf.swim.tcp_timeout,
+            },
+        )?,
     };
     let label = config.serf.swim.label.clone();
-    let (packets_tx, packets_rx) =
-        async_std::channel::bounded(super::endpoint::INBOUND_PACKET_QUEUE);
+    let (packets_tx, packets_rx) = async_std::channel::bounded(config.inbound_packet_queue);
     let packets_shed = Rc::new(std::cell::Cell::new(0));
     let (streams_tx, streams_rx) = mpsc::unbounded();
     endpoint.add_route(
@@ -848,6 +892,7 @@ pub(crate) fn start(config: PoolConfig, endpoints: &Endpoints) -> Result<(Pool, 
         keyring_written,
         keyring_file_errors: 0,
         packets_shed,
+        replies_oversized: Rc::default(),
     };
     let done = finished.clone();
     let handle = async_std::task::spawn_local(async move {
@@ -901,6 +946,8 @@ struct Driver {
     keyring_written: Vec<SecretKey>,
     keyring_file_errors: u64,
     packets_shed: Rc<std::cell::Cell<u64>>,
+    /// Replies to this pool's exchanges refused for their length.
+    replies_oversized: Rc<std::cell::Cell<u64>>,
 }
 
 impl Driver {
@@ -1138,6 +1185,7 @@ impl Driver {
 
     fn stats(&self) -> PoolStats {
         let s = self.core.swim().stats();
+        let serf = self.core.stats();
         let mut stats = PoolStats {
             packets_in: s.packets_in,
             packets_out: s.packets_out,
@@ -1159,6 +1207,14 @@ impl Driver {
             broadcasts_dropped: s.broadcasts_dropped,
             streams_refused: self.endpoint.counters.streams_refused.get(),
             events_dropped: self.shared.events.dropped(),
+            streams_oversized: self.endpoint.counters.streams_oversized.get()
+                + self.replies_oversized.get(),
+            intents_dropped: serf.intents_dropped,
+            events_too_old: serf.events_too_old,
+            queries_too_old: serf.queries_too_old,
+            dedup_full: serf.events_slot_full + serf.queries_slot_full,
+            queries_refused: serf.queries_refused,
+            query_replies_dropped: serf.query_replies_dropped,
             health_score: self.core.swim().health_score(),
             ..PoolStats::default()
         };
@@ -1189,12 +1245,13 @@ impl Driver {
                 TransmitKind::Stream { token, deadline } => {
                     let results = self.stream_results.0.clone();
                     let max = self.core.config().swim.max_stream_size;
+                    let oversized = self.replies_oversized.clone();
                     async_std::task::spawn_local(async move {
                         let timeout = deadline.saturating_duration_since(Instant::now());
-                        let result =
-                            async_std::future::timeout(timeout, exchange(t.to, t.payload, max))
-                                .await
-                                .unwrap_or(Err(StreamError::Timeout));
+                        let exchange = exchange(t.to, t.payload, max, &oversized);
+                        let result = async_std::future::timeout(timeout, exchange)
+                            .await
+                            .unwrap_or(Err(StreamError::Timeout));
                         let _ = results.unbounded_send((token, result));
                     });
                 }
@@ -1252,6 +1309,9 @@ impl Driver {
                     payload,
                     ticket,
                 }),
+                // The core accepts a bounded number of acks and responses
+                // per query (max_query_responses), which bounds these
+                // channels even when the user reads none.
                 SerfEvent::QueryAck { handle, from } => {
                     if let Some(tx) = self.queries.get(&handle) {
                         let _ = tx.send(QueryReply::Ack { from });
@@ -1334,13 +1394,23 @@ fn serf_error(e: crate::serf::SerfError) -> Error {
     }
 }
 
-async fn exchange(to: SocketAddr, frame: Vec<u8>, max: usize) -> Result<Vec<u8>, StreamError> {
+async fn exchange(
+    to: SocketAddr,
+    frame: Vec<u8>,
+    max: usize,
+    oversized: &std::cell::Cell<u64>,
+) -> Result<Vec<u8>, StreamError> {
     use async_std::io::WriteExt;
     let io = |e: std::io::Error| StreamError::Io(e.to_string());
     let mut stream = TcpStream::connect(to).await.map_err(io)?;
     stream.write_all(&frame).await.map_err(io)?;
     stream.flush().await.map_err(io)?;
-    read_frame(&mut stream, max).await.map_err(io)
+    read_frame(&mut stream, max).await.map_err(|e| {
+        if matches!(e, FrameError::Oversized(_)) {
+            oversized.set(oversized.get() + 1);
+        }
+        StreamError::Io(e.to_string())
+    })
 }
 
 async fn send_one_way(to: SocketAddr, frame: Vec<u8>) -> std::io::Result<()> {

@@ -26,6 +26,11 @@ pub struct SerfConfig {
     pub event_buffer: usize,
     /// Queries remembered for deduplication, in Lamport time slots. Default 512.
     pub query_buffer: usize,
+    /// Most distinct events, and most distinct queries, remembered for one
+    /// Lamport time; beyond it more at that time are dropped and counted, so
+    /// that a flood at one time cannot grow a slot of `event_buffer` or
+    /// `query_buffer` without bound. Default 64.
+    pub max_per_ltime: usize,
     /// Largest encoded user event, in bytes. Default 512.
     pub max_user_event_size: usize,
     /// Largest encoded query, in bytes. Default 1,024.
@@ -36,6 +41,10 @@ pub struct SerfConfig {
     pub query_timeout_mult: u32,
     /// Most queries of this node pending at once. Default 1,024.
     pub max_pending_queries: usize,
+    /// Most acks, and most responses, accepted for one query of this node:
+    /// the members known when it starts (Serf's rule), and never more than
+    /// this. Beyond it they are dropped and counted. Default 65,536.
+    pub max_query_responses: usize,
     /// Coalescing of events sent with `coalesce`: deliver the latest of each
     /// name at most this long after the first. Zero turns it off. Default 0.
     pub coalesce_period: Duration,
@@ -67,11 +76,13 @@ impl SerfConfig {
             max_intents: 4096,
             event_buffer: 512,
             query_buffer: 512,
+            max_per_ltime: 64,
             max_user_event_size: 512,
             max_query_size: 1024,
             max_query_response_size: 1024,
             query_timeout_mult: 16,
             max_pending_queries: 1024,
+            max_query_responses: 65_536,
             coalesce_period: Duration::ZERO,
             quiescent_period: Duration::ZERO,
             resolve_name_conflicts: true,
@@ -115,8 +126,17 @@ impl SerfConfig {
         if self.query_timeout_mult == 0 {
             return Err("invalid query_timeout_mult: must be at least 1".into());
         }
-        if self.max_intents == 0 || self.max_pending_queries == 0 {
-            return Err("invalid max_intents / max_pending_queries: must be at least 1".into());
+        for (field, value) in [
+            ("max_intents", self.max_intents),
+            ("max_pending_queries", self.max_pending_queries),
+            ("max_query_responses", self.max_query_responses),
+        ] {
+            if value == 0 {
+                return Err(format!("invalid {field}: must be at least 1"));
+            }
+        }
+        if !(1..=65_536).contains(&self.max_per_ltime) {
+            return Err("invalid max_per_ltime: must be 1 to 65536".into());
         }
         if let Some(coordinates) = &self.coordinates {
             coordinates.validate().map_err(|e| e.to_string())?;

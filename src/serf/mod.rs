@@ -257,6 +257,8 @@ struct PendingQuery {
     deadline: Instant,
     acks: BTreeSet<String>,
     responses: BTreeSet<String>,
+    /// Most acks, and most responses, accepted.
+    max_replies: usize,
     internal: Option<Internal>,
 }
 
@@ -334,8 +336,23 @@ pub struct SerfStats {
     pub events_too_old: u64,
     /// Duplicate events suppressed.
     pub events_duplicate: u64,
-    /// Intents dropped because the buffer was full.
+    /// Intents about unknown members dropped because `max_intents` were
+    /// buffered.
     pub intents_dropped: u64,
+    /// Events dropped because their Lamport time already held
+    /// `max_per_ltime` others.
+    pub events_slot_full: u64,
+    /// Queries older than the dedup window.
+    pub queries_too_old: u64,
+    /// Queries dropped because their Lamport time already held
+    /// `max_per_ltime` others.
+    pub queries_slot_full: u64,
+    /// Queries of this node refused at `max_pending_queries` (the layer's
+    /// own, such as name-conflict votes, included).
+    pub queries_refused: u64,
+    /// Acks and responses dropped beyond a query's limit
+    /// (`max_query_responses`, or the members known when it started).
+    pub query_replies_dropped: u64,
     /// Reconnect attempts.
     pub reconnects: u64,
     /// Coordinates from acks that were refused (undecodable, invalid,
@@ -648,6 +665,7 @@ impl Serf {
         internal: Option<Internal>,
     ) -> Result<QueryHandle, SerfError> {
         if self.queries.len() >= self.config.max_pending_queries {
+            self.stats.queries_refused += 1;
             return Err(SerfError::TooManyQueries);
         }
         let timeout = params
@@ -684,6 +702,7 @@ impl Serf {
                 deadline: now + timeout,
                 acks: BTreeSet::new(),
                 responses: BTreeSet::new(),
+                max_replies: self.config.max_query_responses.min(self.members.len()),
                 internal,
             },
         );
@@ -1361,6 +1380,12 @@ impl Serf {
                     self.stats.events_duplicate += 1;
                     return false;
                 }
+                // Not remembered means not deduplicated: drop rather than
+                // deliver it again with every copy.
+                if seen.len() >= self.config.max_per_ltime {
+                    self.stats.events_slot_full += 1;
+                    return false;
+                }
                 seen.push((event.name.clone(), event.payload.clone()));
             }
             _ => {
@@ -1427,12 +1452,17 @@ impl Serf {
         let window = self.query_buffer.len() as u64;
         let current = self.query_clock.time();
         if current > window && query.ltime < current - window {
+            self.stats.queries_too_old += 1;
             return false;
         }
         let slot = &mut self.query_buffer[(query.ltime % window) as usize];
         match slot {
             Some((ltime, ids)) if *ltime == query.ltime => {
                 if ids.contains(&query.id) {
+                    return false;
+                }
+                if ids.len() >= self.config.max_per_ltime {
+                    self.stats.queries_slot_full += 1;
                     return false;
                 }
                 ids.push(query.id);
@@ -1518,16 +1548,28 @@ impl Serf {
         else {
             return;
         };
+        // Forged names could otherwise grow these sets, and the runtime's
+        // channel of replies behind them, without bound.
+        let seen = if response.ack {
+            &mut pending.acks
+        } else {
+            &mut pending.responses
+        };
+        if seen.contains(&response.from) {
+            return;
+        }
+        if seen.len() >= pending.max_replies {
+            self.stats.query_replies_dropped += 1;
+            return;
+        }
+        seen.insert(response.from.clone());
         if response.ack {
-            if pending.acks.insert(response.from.clone()) && pending.internal.is_none() {
+            if pending.internal.is_none() {
                 self.events.push_back(SerfEvent::QueryAck {
                     handle: QueryHandle(handle),
                     from: response.from,
                 });
             }
-            return;
-        }
-        if !pending.responses.insert(response.from.clone()) {
             return;
         }
         if let Some(Internal::Keyring(tally)) = &mut pending.internal {
@@ -1734,6 +1776,296 @@ fn intent_subject(node: &str) -> Arc<str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::swim::Profile;
+    use crate::wire::{Alive, Message, User};
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn node(config: SerfConfig) -> (Serf, Instant) {
+        let now = Instant::now();
+        let serf = Serf::new(config, "local", addr(1), Vec::new(), 3, now).unwrap();
+        (serf, now)
+    }
+
+    /// Delivers a message of this layer the way the network does: in a
+    /// SWIM user message.
+    fn deliver(serf: &mut Serf, now: Instant, message: SerfMessage) {
+        let user = Message::User(User {
+            payload: message.encode(),
+        });
+        let packet = crate::wire::encode_packet(None, &[crate::wire::encode_message(&user)]);
+        serf.handle_packet(now, addr(9), &packet).unwrap();
+    }
+
+    fn learn_member(serf: &mut Serf, now: Instant, name: &str, port: u16) {
+        let alive = Message::Alive(Alive {
+            incarnation: 1,
+            node: name.to_owned(),
+            addr: WireAddr(addr(port)),
+            meta: Vec::new(),
+            versions: [
+                crate::wire::PROTOCOL_VERSION_MIN,
+                crate::wire::PROTOCOL_VERSION_MAX,
+                crate::wire::PROTOCOL_VERSION,
+            ],
+        });
+        let packet = crate::wire::encode_packet(None, &[crate::wire::encode_message(&alive)]);
+        serf.handle_packet(now, addr(port), &packet).unwrap();
+    }
+
+    fn event(ltime: u64, name: &str) -> SerfMessage {
+        SerfMessage::Event(UserEvent {
+            ltime,
+            name: name.to_owned(),
+            payload: Vec::new(),
+            coalesce: false,
+        })
+    }
+
+    fn query(ltime: u64, id: u32) -> SerfMessage {
+        SerfMessage::Query(Query {
+            ltime,
+            id,
+            from_addr: WireAddr(addr(9)),
+            from: "remote".into(),
+            filter_nodes: Vec::new(),
+            filter_tags: BTreeMap::new(),
+            ack: false,
+            relay_factor: 0,
+            timeout_ms: 10_000,
+            name: "q".into(),
+            payload: Vec::new(),
+        })
+    }
+
+    /// Drains the events and counts those `keep` selects.
+    fn count(serf: &mut Serf, keep: impl Fn(&SerfEvent) -> bool) -> usize {
+        std::iter::from_fn(|| serf.poll_event())
+            .filter(|e| keep(e))
+            .count()
+    }
+
+    fn is_user(e: &SerfEvent) -> bool {
+        matches!(e, SerfEvent::User { .. })
+    }
+
+    fn is_query(e: &SerfEvent) -> bool {
+        matches!(e, SerfEvent::Query { .. })
+    }
+
+    #[test]
+    fn intents_about_unknown_members_are_bounded_and_expire() {
+        let mut config = SerfConfig::new(Profile::Lan);
+        config.max_intents = 4;
+        let (mut serf, now) = node(config);
+        for i in 0..6 {
+            let intent = JoinIntent {
+                ltime: 10,
+                node: format!("n{i}"),
+            };
+            deliver(&mut serf, now, SerfMessage::Join(intent));
+        }
+        assert_eq!(serf.intents.len(), 4);
+        assert_eq!(serf.stats().intents_dropped, 2);
+        // A newer intent about a buffered member replaces its own entry.
+        let leave = LeaveIntent {
+            ltime: 11,
+            node: "n0".into(),
+            prune: false,
+        };
+        deliver(&mut serf, now, SerfMessage::Leave(leave));
+        assert_eq!(serf.intents.len(), 4);
+        assert!(serf.intents["n0"].leave);
+        assert_eq!(serf.stats().intents_dropped, 2);
+        // The buffered leave applies when the member shows up; the dropped
+        // intent about n5 left nothing behind.
+        learn_member(&mut serf, now, "n0", 2000);
+        assert_eq!(serf.member("n0").unwrap().status, Status::Leaving);
+        assert_eq!(serf.intents.len(), 3);
+        assert!(!serf.intents.contains_key("n5"));
+
+        // The reap after recent_intent_timeout forgets the rest, which
+        // makes room again.
+        let later = now + serf.config().recent_intent_timeout + serf.config().reap_interval * 2;
+        serf.handle_timeout(later);
+        assert!(serf.intents.is_empty());
+        for i in 0..4 {
+            let intent = JoinIntent {
+                ltime: 20,
+                node: format!("m{i}"),
+            };
+            deliver(&mut serf, later, SerfMessage::Join(intent));
+        }
+        assert_eq!(serf.intents.len(), 4);
+        assert_eq!(serf.stats().intents_dropped, 2);
+    }
+
+    #[test]
+    fn the_event_window_refuses_old_events_and_bounds_each_lamport_time() {
+        let mut config = SerfConfig::new(Profile::Lan);
+        config.event_buffer = 16;
+        config.max_per_ltime = 4;
+        let (mut serf, now) = node(config);
+        for k in 0..6 {
+            deliver(&mut serf, now, event(100, &format!("e{k}")));
+        }
+        assert_eq!(count(&mut serf, is_user), 4);
+        assert_eq!(serf.stats().events_slot_full, 2);
+        // Straight to this layer: SWIM already skips identical bytes.
+        serf.handle_message(now, addr(9), event(100, "e0"));
+        assert_eq!(count(&mut serf, is_user), 0);
+        assert_eq!(serf.stats().events_duplicate, 1);
+
+        // The clock is now 101: the window reaches back to 85.
+        deliver(&mut serf, now, event(84, "old"));
+        assert_eq!(count(&mut serf, is_user), 0);
+        assert_eq!(serf.stats().events_too_old, 1);
+        deliver(&mut serf, now, event(90, "recent"));
+        assert_eq!(count(&mut serf, is_user), 1);
+
+        // A flood over many Lamport times: the window never holds more
+        // than event_buffer × max_per_ltime events.
+        for t in 200..240 {
+            for k in 0..10 {
+                deliver(&mut serf, now, event(t, &format!("f{k}")));
+            }
+        }
+        assert_eq!(serf.event_buffer.len(), 16);
+        let remembered: usize = serf.event_buffer.iter().flatten().map(|s| s.1.len()).sum();
+        assert_eq!(remembered, 16 * 4);
+        assert_eq!(serf.stats().events_slot_full, 2 + 40 * 6);
+        assert_eq!(count(&mut serf, is_user), 40 * 4);
+    }
+
+    #[test]
+    fn the_query_window_refuses_old_queries_and_bounds_each_lamport_time() {
+        let mut config = SerfConfig::new(Profile::Lan);
+        config.query_buffer = 16;
+        config.max_per_ltime = 4;
+        let (mut serf, now) = node(config);
+        for id in 0..6 {
+            deliver(&mut serf, now, query(100, id));
+        }
+        assert_eq!(count(&mut serf, is_query), 4);
+        assert_eq!(serf.stats().queries_slot_full, 2);
+        serf.handle_message(now, addr(9), query(100, 0));
+        assert_eq!(count(&mut serf, is_query), 0, "a duplicate");
+        assert_eq!(serf.stats().queries_slot_full, 2);
+
+        deliver(&mut serf, now, query(84, 99));
+        assert_eq!(count(&mut serf, is_query), 0);
+        assert_eq!(serf.stats().queries_too_old, 1);
+        deliver(&mut serf, now, query(90, 99));
+        assert_eq!(count(&mut serf, is_query), 1);
+
+        for t in 200..240 {
+            for id in 0..10 {
+                deliver(&mut serf, now, query(t, id));
+            }
+        }
+        assert_eq!(serf.query_buffer.len(), 16);
+        let remembered: usize = serf.query_buffer.iter().flatten().map(|s| s.1.len()).sum();
+        assert_eq!(remembered, 16 * 4);
+        assert_eq!(serf.stats().queries_slot_full, 2 + 40 * 6);
+        assert_eq!(count(&mut serf, is_query), 40 * 4);
+    }
+
+    #[test]
+    fn pending_queries_are_bounded_until_they_end() {
+        let mut config = SerfConfig::new(Profile::Lan);
+        config.max_pending_queries = 2;
+        let (mut serf, now) = node(config);
+        let params = || QueryParams {
+            timeout: Some(Duration::from_secs(1)),
+            ..QueryParams::default()
+        };
+        serf.query(now, "a", b"", params()).unwrap();
+        serf.query(now, "b", b"", params()).unwrap();
+        assert_eq!(
+            serf.query(now, "c", b"", params()),
+            Err(SerfError::TooManyQueries)
+        );
+        assert_eq!(serf.stats().queries_refused, 1);
+        assert_eq!(serf.queries.len(), 2);
+        // The layer's own queries meet the same limit: a name conflict
+        // about the local node is reported without a vote.
+        serf.name_conflict(
+            now,
+            MemberSnapshot {
+                name: "local".into(),
+                addr: addr(1),
+                meta: Vec::new(),
+                state: MemberState::Alive,
+                incarnation: 1,
+            },
+            addr(5),
+        );
+        assert_eq!(serf.stats().queries_refused, 2);
+        assert_eq!(serf.queries.len(), 2);
+
+        let done = now + Duration::from_secs(2);
+        serf.handle_timeout(done);
+        let ended = count(&mut serf, |e| matches!(e, SerfEvent::QueryDone { .. }));
+        assert_eq!(ended, 2);
+        serf.query(done, "c", b"", params()).unwrap();
+        assert_eq!(serf.stats().queries_refused, 2);
+    }
+
+    fn response(serf: &Serf, handle: QueryHandle, from: &str, ack: bool) -> SerfMessage {
+        let pending = &serf.queries[&handle.0];
+        SerfMessage::Response(QueryResponse {
+            ltime: pending.ltime,
+            id: pending.id,
+            from: from.to_owned(),
+            ack,
+            payload: b"answer".to_vec(),
+        })
+    }
+
+    #[test]
+    fn replies_to_a_query_are_bounded_by_members_and_max_query_responses() {
+        let mut config = SerfConfig::new(Profile::Lan);
+        config.max_query_responses = 3;
+        let (mut serf, now) = node(config);
+        for i in 0..5 {
+            learn_member(&mut serf, now, &format!("n{i}"), 2000 + i);
+        }
+        let params = QueryParams {
+            request_ack: true,
+            timeout: Some(Duration::from_secs(5)),
+            ..QueryParams::default()
+        };
+        let handle = serf.query(now, "q", b"", params.clone()).unwrap();
+        // The local node acks its own query at once.
+        let acks = count(&mut serf, |e| matches!(e, SerfEvent::QueryAck { .. }));
+        assert_eq!(acks, 1);
+        // Six members are known: max_query_responses (3) is the tighter.
+        for i in 0..6 {
+            for ack in [true, false] {
+                let r = response(&serf, handle, &format!("n{i}"), ack);
+                deliver(&mut serf, now, r);
+            }
+        }
+        let acks = count(&mut serf, |e| matches!(e, SerfEvent::QueryAck { .. }));
+        assert_eq!(acks, 2);
+        assert_eq!(serf.queries[&handle.0].acks.len(), 3);
+        assert_eq!(serf.queries[&handle.0].responses.len(), 3);
+        assert_eq!(serf.stats().query_replies_dropped, 4 + 3);
+
+        // With a generous max_query_responses, the members known when the
+        // query started bound it: names made up by a forger add nothing.
+        serf.config.max_query_responses = 1000;
+        let handle = serf.query(now, "q2", b"", params).unwrap();
+        for i in 0..20 {
+            let r = response(&serf, handle, &format!("forged-{i}"), false);
+            deliver(&mut serf, now, r);
+        }
+        let responses = count(&mut serf, |e| matches!(e, SerfEvent::QueryResponse { .. }));
+        assert_eq!(responses, 6);
+        assert_eq!(serf.stats().query_replies_dropped, 7 + 14);
+    }
 
     #[test]
     fn lamport_clock_witness_and_increment() {
