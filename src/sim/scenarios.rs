@@ -610,6 +610,23 @@ impl Tracker {
         self.alive as f64 / (self.n as f64 * (self.n as f64 - 1.0)).max(1.0)
     }
 
+    /// Recounts everything kept up to date incrementally.
+    #[cfg(test)]
+    fn check_counts(&self) {
+        let (mut correct, mut alive, mut cross) = (0, 0, 0);
+        for o in (0..self.n).filter(|&o| self.live[o]) {
+            let (c, a, x) = self.row(o);
+            correct += c;
+            alive += a;
+            cross += x;
+        }
+        assert_eq!(
+            (correct, alive, cross),
+            (self.correct, self.alive, self.cross_alive)
+        );
+        assert_eq!(self.live.iter().filter(|&&l| l).count(), self.live_count);
+    }
+
     /// Reads the member events recorded since the last call.
     fn absorb(&mut self, sim: &Sim) {
         let observations = &sim.record.observations;
@@ -754,6 +771,8 @@ impl<'p> Run<'p> {
     }
 
     fn record_sample(&mut self) {
+        #[cfg(test)]
+        self.t.check_counts();
         if let Some((metric, origin, period, next)) = self.sampling {
             if self.now() >= next {
                 let value = match metric {
@@ -1394,5 +1413,39 @@ impl fmt::Display for ScenarioReport {
             writeln!(f, "  {label:<width$}  {value}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every scenario at a small size, with the incremental counts checked
+    /// against a recount at every sample.
+    #[test]
+    fn counts_kept_incrementally_match_a_recount() {
+        for scenario in Scenario::ALL {
+            let mut options = ScenarioOptions::new(scenario, 16, Profile::Lan, 3);
+            options.duration = Duration::from_secs(40);
+            options.churn_interval = Duration::from_secs(4);
+            options.downtime = Duration::from_secs(12);
+            options.crash = 2;
+            let report = run_scenario(&options);
+            assert_eq!(report.scenario, scenario.name());
+            assert!(report.join_converged_s > 0.0, "{report}");
+        }
+    }
+
+    #[test]
+    fn histogram_bins_cover_every_value() {
+        let values = [8.1, 8.15, 8.2, 9.9, 30.0];
+        let h = Histogram::of("t", "x", &values, "");
+        assert_eq!(h.counts.iter().sum::<u64>(), 5);
+        assert!(h.start_s <= 8.1 && h.start_s + h.bin_s > 8.1);
+        let last = h.start_s + h.counts.len() as f64 * h.bin_s;
+        assert!(last > 30.0, "{h:?}");
+        assert_eq!(nice_step(0.3), 0.5);
+        assert_eq!(nice_step(7.0), 10.0);
+        assert_eq!(nice_step(0.1), 0.1);
     }
 }
