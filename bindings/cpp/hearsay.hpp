@@ -325,6 +325,13 @@ struct Stats {
     std::uint64_t keyring_file_errors = 0;  ///< keyring file writes that failed
     std::uint64_t dropped_overload = 0;     ///< datagrams dropped from the pool's full inbound queue
     std::uint64_t duplicates_skipped = 0;   ///< broadcasts received again, skipped undecoded
+    std::uint64_t streams_oversized = 0;    ///< TCP frames refused for a length above max_stream_size
+    std::uint64_t intents_dropped = 0;      ///< intents about unknown members dropped at max_intents
+    std::uint64_t events_too_old = 0;       ///< user events older than the dedup window
+    std::uint64_t queries_too_old = 0;      ///< queries older than the dedup window
+    std::uint64_t dedup_full = 0;           ///< events and queries dropped at max_per_ltime
+    std::uint64_t queries_refused = 0;      ///< queries of this node refused at max_pending_queries
+    std::uint64_t query_replies_dropped = 0;  ///< acks and responses beyond a query's limit
 };
 
 /// How many members hold a key and how many use it as their primary (the
@@ -1351,6 +1358,13 @@ public:
         out.keyring_file_errors = s.keyring_file_errors;
         out.dropped_overload = s.dropped_overload;
         out.duplicates_skipped = s.duplicates_skipped;
+        out.streams_oversized = s.streams_oversized;
+        out.intents_dropped = s.intents_dropped;
+        out.events_too_old = s.events_too_old;
+        out.queries_too_old = s.queries_too_old;
+        out.dedup_full = s.dedup_full;
+        out.queries_refused = s.queries_refused;
+        out.query_replies_dropped = s.query_replies_dropped;
         return out;
     }
 

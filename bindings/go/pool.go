@@ -381,6 +381,14 @@ type Stats struct {
 	KeyringFileErrors uint64 // keyring file writes that failed
 	DroppedOverload   uint64 // datagrams dropped from the pool's full inbound queue
 	DuplicatesSkipped uint64 // broadcasts received again (redundancy or replays), skipped undecoded
+
+	StreamsOversized    uint64 // TCP frames refused for a length above MaxStreamSize
+	IntentsDropped      uint64 // intents about unknown members dropped at max_intents
+	EventsTooOld        uint64 // user events older than the dedup window, a restored snapshot or an ignore-old join
+	QueriesTooOld       uint64 // queries older than the dedup window
+	DedupFull           uint64 // events and queries dropped at max_per_ltime for one Lamport time
+	QueriesRefused      uint64 // queries of this node refused at max_pending_queries
+	QueryRepliesDropped uint64 // acks and responses dropped beyond a query's limit
 }
 
 // Stats reads the pool's counters.
@@ -426,6 +434,14 @@ func (p *Pool) Stats() (Stats, error) {
 		KeyringFileErrors: uint64(st.keyring_file_errors),
 		DroppedOverload:   uint64(st.dropped_overload),
 		DuplicatesSkipped: uint64(st.duplicates_skipped),
+
+		StreamsOversized:    uint64(st.streams_oversized),
+		IntentsDropped:      uint64(st.intents_dropped),
+		EventsTooOld:        uint64(st.events_too_old),
+		QueriesTooOld:       uint64(st.queries_too_old),
+		DedupFull:           uint64(st.dedup_full),
+		QueriesRefused:      uint64(st.queries_refused),
+		QueryRepliesDropped: uint64(st.query_replies_dropped),
 	}, nil
 }
 

@@ -131,6 +131,14 @@ class Stats(Structure):
         ("keyring_file_errors", c_uint64),
         ("dropped_overload", c_uint64),
         ("duplicates_skipped", c_uint64),
+        # appended with the resource limits
+        ("streams_oversized", c_uint64),
+        ("intents_dropped", c_uint64),
+        ("events_too_old", c_uint64),
+        ("queries_too_old", c_uint64),
+        ("dedup_full", c_uint64),
+        ("queries_refused", c_uint64),
+        ("query_replies_dropped", c_uint64),
     ]
 
     #: Size of the first layout (ABI 1.0 as first published).

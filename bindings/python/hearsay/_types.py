@@ -195,6 +195,23 @@ class Stats:
     #: Broadcasts received again (gossip's redundancy, or replays),
     #: recognised without being decoded.
     duplicates_skipped: Optional[int] = None
+    # The counters below came with the resource limits (None: not reported).
+    #: TCP frames refused for a length above ``max_stream_size``.
+    streams_oversized: Optional[int] = None
+    #: Intents about unknown members dropped at ``max_intents``.
+    intents_dropped: Optional[int] = None
+    #: User events dropped as older than the dedup window (``event_buffer``),
+    #: a restored snapshot or an ignore-old join.
+    events_too_old: Optional[int] = None
+    #: Queries dropped as older than the dedup window (``query_buffer``).
+    queries_too_old: Optional[int] = None
+    #: Events and queries dropped because ``max_per_ltime`` were already
+    #: remembered for their Lamport time.
+    dedup_full: Optional[int] = None
+    #: Queries of this node refused at ``max_pending_queries``.
+    queries_refused: Optional[int] = None
+    #: Acks and responses dropped beyond a query's limit.
+    query_replies_dropped: Optional[int] = None
 
 
 class KeyHolders(NamedTuple):
