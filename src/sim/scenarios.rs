@@ -760,7 +760,8 @@ impl<'p> Run<'p> {
         self.sim.elapsed()
     }
 
-    /// Starts sampling `metric` every `period` from now on.
+    /// Starts sampling `metric` from now on: about 500 samples over
+    /// `window`, one every 100 ms to 1 s.
     fn sample(&mut self, metric: Metric, window: Duration) {
         let period = Duration::from_millis(
             ((window.as_millis() as u64) / 500).clamp(CHECK.as_millis() as u64, 1000),
