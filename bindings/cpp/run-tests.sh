@@ -103,10 +103,10 @@ for src in "$here"/tests/test_*.cpp; do
     done
 done
 
-# The example of README.md compiles and runs.
+# The example of docs/cpp.md compiles and runs.
 if wanted readme; then
     awk '/^## Example/ { f = 1 } f && /^```cpp/ { p = 1; next } p && /^```/ { exit } p' \
-        "$here/README.md" >"$build/readme.cpp"
+        "$root/docs/cpp.md" >"$build/readme.cpp"
     if [ -s "$build/readme.cpp" ] &&
         "$cxx" "${cxxflags[@]}" "${sanitize[@]}" "$build/readme.cpp" -o "$build/readme" "${link[@]}" &&
         timeout 60 "$build/readme" >"$build/readme.log" 2>&1 &&
@@ -118,10 +118,10 @@ if wanted readme; then
     fi
 fi
 
-# The encryption example of README.md compiles and runs.
+# The encryption example of docs/cpp.md compiles and runs.
 if wanted readme; then
     awk '/^## Encryption/ { f = 1 } f && /^```cpp/ { p = 1; next } p && /^```/ { exit } p' \
-        "$here/README.md" >"$build/readme_encryption.cpp"
+        "$root/docs/cpp.md" >"$build/readme_encryption.cpp"
     if [ -s "$build/readme_encryption.cpp" ] &&
         "$cxx" "${cxxflags[@]}" "${sanitize[@]}" "$build/readme_encryption.cpp" -o "$build/readme_encryption" "${link[@]}" &&
         timeout 60 "$build/readme_encryption" >"$build/readme_encryption.log" 2>&1 &&
