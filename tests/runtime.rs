@@ -248,3 +248,23 @@ fn a_pool_restarted_from_its_snapshot_rejoins_and_replays_no_old_event() {
     drop(c);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_pool_reports_the_address_it_advertises() {
+    let rt = Runtime::new().unwrap();
+    let plain = rt.pool(config("plain")).unwrap();
+    assert_eq!(plain.advertise_addr(), plain.local_addr());
+    let mut c = config("behind-nat");
+    let public: std::net::SocketAddr = "127.0.0.9:7946".parse().unwrap();
+    c.advertise_addr = Some(public);
+    let natted = rt.pool(c).unwrap();
+    assert_eq!(natted.advertise_addr(), public);
+    assert_ne!(natted.local_addr(), public);
+    let me = natted
+        .members()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.name == "behind-nat")
+        .unwrap();
+    assert_eq!(me.addr, public);
+}

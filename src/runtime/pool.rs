@@ -436,6 +436,7 @@ enum PoolCommand {
 struct Shared {
     events: EventQueue<PoolEvent>,
     local_addr: SocketAddr,
+    advertise_addr: SocketAddr,
     name: String,
     snapshot_warnings: Vec<String>,
 }
@@ -454,6 +455,12 @@ impl Pool {
     /// The bound address ("ip:port"); with port 0 in the config, the port chosen.
     pub fn local_addr(&self) -> SocketAddr {
         self.shared.local_addr
+    }
+
+    /// The address other members reach this node at: the configured
+    /// advertise address, or the bound one.
+    pub fn advertise_addr(&self) -> SocketAddr {
+        self.shared.advertise_addr
     }
 
     /// The local node's name.
@@ -868,6 +875,7 @@ pub(crate) fn start(config: PoolConfig, endpoints: &Endpoints) -> Result<(Pool, 
     let shared = Arc::new(Shared {
         events,
         local_addr,
+        advertise_addr: advertise,
         name: config.node_name.clone(),
         snapshot_warnings,
     });
