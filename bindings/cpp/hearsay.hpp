@@ -388,10 +388,11 @@ struct KeyringReport {
 class Pool;
 
 /// One event pulled from a pool. Member events carry the member as it was;
-/// user events and queries a name, a payload and a Lamport time; a name
-/// conflict the contested name. A query is answered with respond(), which
-/// goes through the pool it came from (and throws ClosedError once that
-/// pool is closed). Copies share the underlying query.
+/// user events and queries a name, a payload and a Lamport time (a query
+/// also its sender and remaining()); a name conflict the contested name. A
+/// query is answered with respond(), which goes through the pool it came
+/// from (and throws ClosedError once that pool is closed). Copies share the
+/// underlying query.
 class Event {
 public:
     EventType type = EventType::None;
@@ -399,6 +400,7 @@ public:
     std::string name;                   ///< user events, queries, name conflicts
     std::vector<std::uint8_t> payload;  ///< user events, queries
     std::uint64_t ltime = 0;            ///< user events, queries
+    std::string from;                   ///< queries: the node that sent it
 
     bool is_member_event() const noexcept { return member.has_value(); }
     bool is_user() const noexcept { return type == EventType::User; }
@@ -415,6 +417,15 @@ public:
     void respond(const std::vector<std::uint8_t>& data) const { respond(data.data(), data.size()); }
     void respond(std::string_view data) const {
         respond(reinterpret_cast<const std::uint8_t*>(data.data()), data.size());
+    }
+
+    /// A query's time left to be answered (respond() throws TimeoutError
+    /// after it); 0 once it passed, and for other events.
+    std::chrono::milliseconds remaining() const noexcept {
+        if (!raw_) return std::chrono::milliseconds(0);
+        const std::uint64_t ms = hearsay_event_query_deadline_ms(raw_.get());
+        const std::uint64_t cap = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+        return std::chrono::milliseconds(static_cast<std::int64_t>(ms < cap ? ms : cap));
     }
 
     /// Copies an event (and keeps it, when it is a query, for respond()).
@@ -435,6 +446,7 @@ inline Event Event::from_c(hearsay_event* e, const std::shared_ptr<hearsay_pool>
     std::size_t len = 0;
     if (const std::uint8_t* p = hearsay_event_payload(e, &len)) out.payload.assign(p, p + len);
     out.ltime = hearsay_event_ltime(e);
+    out.from = detail::str(hearsay_event_query_from(e));
     if (out.type == EventType::Query) {
         out.raw_ = std::shared_ptr<const hearsay_event>(owned.release(), [](const hearsay_event* q) {
             hearsay_event_free(const_cast<hearsay_event*>(q));
@@ -842,6 +854,115 @@ public:
         return *this;
     }
     HEARSAY_CPP_RVALUE_SETTER(tcp_fallback_probe, (bool on), (on))
+
+    /// Largest encoded query this node sends (16 to max packet size - 64;
+    /// default 1024).
+    Config& max_query_size(std::uint32_t bytes) & {
+        detail::check(hearsay_config_set_max_query_size(raw(), bytes), "hearsay_config_set_max_query_size");
+        return *this;
+    }
+    HEARSAY_CPP_RVALUE_SETTER(max_query_size, (std::uint32_t bytes), (bytes))
+
+    /// Lamport times of user events remembered to deliver each once (16 to
+    /// 65536; default 512).
+    Config& event_buffer(std::uint32_t n) & {
+        detail::check(hearsay_config_set_event_buffer(raw(), n), "hearsay_config_set_event_buffer");
+        return *this;
+    }
+    HEARSAY_CPP_RVALUE_SETTER(event_buffer, (std::uint32_t n), (n))
+
+    /// Lamport times of queries remembered to handle each once (16 to
+    /// 65536; default 512).
+    Config& query_buffer(std::uint32_t n) & {
+        detail::check(hearsay_config_set_query_buffer(raw(), n), "hearsay_config_set_query_buffer");
+        return *this;
+    }
+    HEARSAY_CPP_RVALUE_SETTER(query_buffer, (std::uint32_t n), (n))
+
+    /// Intents about not-yet-known members kept (at least 1; default 4096).
+    Config& max_intents(std::uint32_t n) & {
+        detail::check(hearsay_config_set_max_intents(raw(), n), "hearsay_config_set_max_intents");
+        return *this;
+    }
+    HEARSAY_CPP_RVALUE_SETTER(max_intents, (std::uint32_t n), (n))
+
+    /// How long those intents are kept (default 5 min).
+    Config& recent_intent_timeout(std::chrono::milliseconds d) & {
+        detail::check(hearsay_config_set_recent_intent_timeout_ms(
+                          raw(), detail::to_ms_u32(d, "Config::recent_intent_timeout")),
+                      "hearsay_config_set_recent_intent_timeout_ms");
+        return *this;
+    }
+    HEARSAY_CPP_RVALUE_SETTER(recent_intent_timeout, (std::chrono::milliseconds d), (d))
+
+    /// Queries of this node pending at once (at least 1; default 1024);
+    /// beyond it query() throws InvalidArgumentError.
+    Config& max_pending_queries(std::uint32_t n) & {
+        detail::check(hearsay_config_set_max_pending_queries(raw(), n), "hearsay_config_set_max_pending_queries");
+        return *this;
+    }
+    HEARSAY_CPP_RVALUE_SETTER(max_pending_queries, (std::uint32_t n), (n))
+
+    /// The snapshot file: membership and clocks are appended to it, and a
+    /// pool started with it restores its clocks, replays no old user event
+    /// and rejoins the members it lists. Created with mode 0600; "" turns
+    /// it off (the default). A file that cannot be opened makes Pool's
+    /// constructor throw IoError.
+    Config& snapshot_path(const std::string& path) & {
+        detail::check(hearsay_config_set_snapshot_path(raw(), path.c_str()), "hearsay_config_set_snapshot_path");
+        return *this;
+    }
+    HEARSAY_CPP_RVALUE_SETTER(snapshot_path, (const std::string& path), (path))
+
+    /// Vivaldi network coordinates, carried on probe acks (on by default).
+    Config& coordinates(bool on) & {
+        detail::check(hearsay_config_set_coordinates(raw(), on), "hearsay_config_set_coordinates");
+        return *this;
+    }
+    HEARSAY_CPP_RVALUE_SETTER(coordinates, (bool on), (on))
+
+    /// Messages each gossip queue holds (at least 16; default 1024); beyond
+    /// it the most-sent are dropped (stats().broadcasts_dropped).
+    Config& max_broadcast_queue(std::uint32_t n) & {
+        detail::check(hearsay_config_set_max_broadcast_queue(raw(), n), "hearsay_config_set_max_broadcast_queue");
+        return *this;
+    }
+    HEARSAY_CPP_RVALUE_SETTER(max_broadcast_queue, (std::uint32_t n), (n))
+
+    /// Inbound TCP streams the pool's address serves at once (1 to 65536;
+    /// default 128); more are closed at once (stats().streams_refused).
+    Config& max_concurrent_streams(std::uint32_t n) & {
+        detail::check(hearsay_config_set_max_concurrent_streams(raw(), n),
+                      "hearsay_config_set_max_concurrent_streams");
+        return *this;
+    }
+    HEARSAY_CPP_RVALUE_SETTER(max_concurrent_streams, (std::uint32_t n), (n))
+
+    /// Received datagrams waiting for the pool (1 to 1048576; default
+    /// 1024); more are dropped (stats().dropped_overload).
+    Config& inbound_packet_queue(std::uint32_t depth) & {
+        detail::check(hearsay_config_set_inbound_packet_queue(raw(), depth),
+                      "hearsay_config_set_inbound_packet_queue");
+        return *this;
+    }
+    HEARSAY_CPP_RVALUE_SETTER(inbound_packet_queue, (std::uint32_t depth), (depth))
+
+    /// Distinct user events, and distinct queries, remembered for one
+    /// Lamport time (1 to 65536; default 64); more are dropped
+    /// (stats().dedup_full).
+    Config& max_per_ltime(std::uint32_t n) & {
+        detail::check(hearsay_config_set_max_per_ltime(raw(), n), "hearsay_config_set_max_per_ltime");
+        return *this;
+    }
+    HEARSAY_CPP_RVALUE_SETTER(max_per_ltime, (std::uint32_t n), (n))
+
+    /// Acks, and responses, one query of this node accepts (at least 1;
+    /// default 65536); more are dropped (stats().query_replies_dropped).
+    Config& max_query_responses(std::uint32_t n) & {
+        detail::check(hearsay_config_set_max_query_responses(raw(), n), "hearsay_config_set_max_query_responses");
+        return *this;
+    }
+    HEARSAY_CPP_RVALUE_SETTER(max_query_responses, (std::uint32_t n), (n))
 
     /// Adds a gossip encryption key of 16, 24 or 32 bytes (AES-128, -192,
     /// -256). The first key added is the primary (it encrypts; every key

@@ -76,6 +76,10 @@ func bytesPtr(b []byte) *C.uint8_t {
 	return (*C.uint8_t)(unsafe.Pointer(&b[0]))
 }
 
+// resultName is hearsay_result_name: the library's name of a code,
+// "HEARSAY_UNKNOWN" for one it does not define.
+func resultName(c Code) string { return C.GoString(C.hearsay_result_name(C.hearsay_result(c))) }
+
 // Version is the loaded library's version, e.g. "0.1.0".
 func Version() string { return C.GoString(C.hearsay_version()) }
 

@@ -95,6 +95,26 @@ type Config struct {
 	// reported as EventNameConflict either way).
 	DisableNameConflictResolution bool
 
+	// Buffers, snapshots and coordinates.
+	MaxQuerySize        uint32        // largest encoded query sent, 16 to MaxPacketSize-64 (default 1024)
+	EventBuffer         uint32        // Lamport times of user events remembered to deliver each once, 16 to 65536 (default 512)
+	QueryBuffer         uint32        // Lamport times of queries remembered to handle each once, 16 to 65536 (default 512)
+	MaxIntents          uint32        // intents about not-yet-known members kept, at least 1 (default 4096)
+	RecentIntentTimeout time.Duration // how long those intents are kept (default 5 min); negative keeps none
+	MaxPendingQueries   uint32        // queries of this node pending at once, at least 1 (default 1024)
+	// The snapshot file: membership and clocks are appended to it, and a
+	// pool started with it restores its clocks, replays no old user event
+	// and rejoins the members it lists. Created with mode 0600.
+	SnapshotPath       string
+	DisableCoordinates bool   // no Vivaldi network coordinates (Pool.Coordinate then reports none)
+	MaxBroadcastQueue  uint32 // messages each gossip queue holds, at least 16 (default 1024); Stats.BroadcastsDropped counts the rest
+
+	// Resource limits (docs/SECURITY.md), each counted in Stats when hit.
+	MaxConcurrentStreams uint32 // inbound TCP streams served at once, 1 to 65536 (default 128); Stats.StreamsRefused
+	InboundPacketQueue   uint32 // received datagrams waiting for the pool, 1 to 1048576 (default 1024); Stats.DroppedOverload
+	MaxPerLTime          uint32 // distinct user events, and queries, remembered per Lamport time, 1 to 65536 (default 64); Stats.DedupFull
+	MaxQueryResponses    uint32 // acks, and responses, one query of this node accepts, at least 1 (default 65536); Stats.QueryRepliesDropped
+
 	// Gossip encryption (docs/SECURITY.md). With any key the pool encrypts
 	// what it sends and refuses plaintext; the first key is the primary
 	// (it encrypts), every key decrypts. Keys are 16, 24 or 32 bytes
@@ -200,6 +220,11 @@ func (cfg *Config) apply(op string, c *C.hearsay_config) error {
 	}); err != nil {
 		return err
 	}
+	if err := setString("SnapshotPath", cfg.SnapshotPath, func(s *C.char) C.int32_t {
+		return C.int32_t(C.hearsay_config_set_snapshot_path(c, s))
+	}); err != nil {
+		return err
+	}
 	for _, cidr := range cfg.AllowedCIDRs {
 		s, err := cstring(op, "network", cidr)
 		if err != nil {
@@ -264,6 +289,26 @@ func (cfg *Config) apply(op string, c *C.hearsay_config) error {
 		{cfg.QueryTimeoutMult, func(v C.uint32_t) C.int32_t {
 			return C.int32_t(C.hearsay_config_set_query_timeout_mult(c, v))
 		}},
+		{cfg.MaxQuerySize, func(v C.uint32_t) C.int32_t { return C.int32_t(C.hearsay_config_set_max_query_size(c, v)) }},
+		{cfg.EventBuffer, func(v C.uint32_t) C.int32_t { return C.int32_t(C.hearsay_config_set_event_buffer(c, v)) }},
+		{cfg.QueryBuffer, func(v C.uint32_t) C.int32_t { return C.int32_t(C.hearsay_config_set_query_buffer(c, v)) }},
+		{cfg.MaxIntents, func(v C.uint32_t) C.int32_t { return C.int32_t(C.hearsay_config_set_max_intents(c, v)) }},
+		{cfg.MaxPendingQueries, func(v C.uint32_t) C.int32_t {
+			return C.int32_t(C.hearsay_config_set_max_pending_queries(c, v))
+		}},
+		{cfg.MaxBroadcastQueue, func(v C.uint32_t) C.int32_t {
+			return C.int32_t(C.hearsay_config_set_max_broadcast_queue(c, v))
+		}},
+		{cfg.MaxConcurrentStreams, func(v C.uint32_t) C.int32_t {
+			return C.int32_t(C.hearsay_config_set_max_concurrent_streams(c, v))
+		}},
+		{cfg.InboundPacketQueue, func(v C.uint32_t) C.int32_t {
+			return C.int32_t(C.hearsay_config_set_inbound_packet_queue(c, v))
+		}},
+		{cfg.MaxPerLTime, func(v C.uint32_t) C.int32_t { return C.int32_t(C.hearsay_config_set_max_per_ltime(c, v)) }},
+		{cfg.MaxQueryResponses, func(v C.uint32_t) C.int32_t {
+			return C.int32_t(C.hearsay_config_set_max_query_responses(c, v))
+		}},
 	} {
 		if s.v == 0 {
 			continue
@@ -299,6 +344,14 @@ func (cfg *Config) apply(op string, c *C.hearsay_config) error {
 			return err
 		}
 		pushPull = 0
+	}
+	intentTimeout := cfg.RecentIntentTimeout
+	if intentTimeout < 0 {
+		// Negative: keep none, which C spells 0.
+		if err := check(op, func() C.int32_t { return C.int32_t(C.hearsay_config_set_recent_intent_timeout_ms(c, 0)) }); err != nil {
+			return err
+		}
+		intentTimeout = 0
 	}
 	for _, s := range []dur{
 		{"ProbeInterval", cfg.ProbeInterval, func(v C.uint32_t) C.int32_t {
@@ -340,6 +393,9 @@ func (cfg *Config) apply(op string, c *C.hearsay_config) error {
 		{"TombstoneTimeout", cfg.TombstoneTimeout, func(v C.uint32_t) C.int32_t {
 			return C.int32_t(C.hearsay_config_set_tombstone_timeout_ms(c, v))
 		}},
+		{"RecentIntentTimeout", intentTimeout, func(v C.uint32_t) C.int32_t {
+			return C.int32_t(C.hearsay_config_set_recent_intent_timeout_ms(c, v))
+		}},
 	} {
 		if s.v == 0 {
 			continue
@@ -375,6 +431,7 @@ func (cfg *Config) apply(op string, c *C.hearsay_config) error {
 		{cfg.DisableVerifyOutgoing, func(v C.bool) C.int32_t {
 			return C.int32_t(C.hearsay_config_set_verify_outgoing(c, v))
 		}},
+		{cfg.DisableCoordinates, func(v C.bool) C.int32_t { return C.int32_t(C.hearsay_config_set_coordinates(c, v)) }},
 	} {
 		if !s.off {
 			continue

@@ -24,7 +24,9 @@ const (
 	CodePanic           Code = -100
 )
 
-// String gives the C constant's name, e.g. "HEARSAY_ERR_IO".
+// String gives the C constant's name, e.g. "HEARSAY_ERR_IO", or
+// "HEARSAY_UNKNOWN(n)" for a number neither this package nor the loaded
+// library defines.
 func (c Code) String() string {
 	switch c {
 	case CodeOK:
@@ -49,6 +51,10 @@ func (c Code) String() string {
 		return "HEARSAY_ERR_BUFFER_TOO_SMALL"
 	case CodePanic:
 		return "HEARSAY_ERR_PANIC"
+	}
+	// A code added after this package: the loaded library may know it.
+	if name := resultName(c); name != "HEARSAY_UNKNOWN" {
+		return name
 	}
 	return fmt.Sprintf("HEARSAY_UNKNOWN(%d)", int32(c))
 }

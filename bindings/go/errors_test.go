@@ -215,7 +215,22 @@ func TestPanicBecomesErrPanic(t *testing.T) {
 	}
 }
 
+func TestPanicInPointerCallGivesNil(t *testing.T) {
+	t.Setenv("RUST_BACKTRACE", "0")
+	isNil, msg := testPanicPtr()
+	if !isNil || !strings.HasPrefix(msg, "panic: ") {
+		t.Fatalf("hearsay_test_panic_ptr: nil %v, last error %q", isNil, msg)
+	}
+}
+
 func TestCodes(t *testing.T) {
+	// The names are the library's (hearsay_result_name).
+	for _, code := range []Code{CodeOK, CodeEmpty, CodeNullParameter, CodeInvalidArgument, CodeAddrInUse, CodeIO,
+		CodeTimeout, CodeClosed, CodeUnsupported, CodeBufferTooSmall, CodePanic} {
+		if code.String() != resultName(code) {
+			t.Errorf("%d: %s here, %s in the library", code, code, resultName(code))
+		}
+	}
 	for code, name := range map[Code]string{CodeOK: "HEARSAY_OK", CodeIO: "HEARSAY_ERR_IO", CodePanic: "HEARSAY_ERR_PANIC", -55: "HEARSAY_UNKNOWN(-55)"} {
 		if code.String() != name {
 			t.Errorf("%d: %s", code, code)

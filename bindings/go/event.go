@@ -57,6 +57,12 @@ type Event struct {
 	Payload []byte  // user event or query payload; nil for member events
 	LTime   uint64  // Lamport time of a user event or query
 
+	// Queries only: the node that sent the query, and its deadline, after
+	// which Respond gives ErrTimeout (from the milliseconds left when the
+	// event was pulled).
+	From     string
+	Deadline time.Time
+
 	query *queryHandle
 }
 
@@ -147,6 +153,12 @@ func (p *Pool) next(op string, wait time.Duration) (ev Event, ok bool, err error
 		return Event{}, false, nil
 	}
 	ev = Event{Type: t, LTime: uint64(v.ltime)}
+	if t == EventQuery {
+		ev.Deadline = time.Now().Add(time.Duration(v.query_deadline_ms) * time.Millisecond)
+		if v.query_from != nil {
+			ev.From = C.GoString(v.query_from)
+		}
+	}
 	if v.name != nil {
 		ev.Name = C.GoString(v.name)
 	}

@@ -47,6 +47,8 @@ int32_t hs_next_event(hearsay_pool *p, int32_t timeout_ms, hearsay_event **out, 
     v->payload = hearsay_event_payload(e, &len);
     v->payload_len = len;
     v->ltime = hearsay_event_ltime(e);
+    v->query_from = hearsay_event_query_from(e);
+    v->query_deadline_ms = hearsay_event_query_deadline_ms(e);
     v->has_member = m != NULL;
     if (m != NULL)
         hs_member_read(m, &v->member);

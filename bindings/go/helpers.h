@@ -26,6 +26,8 @@ typedef struct hs_event_view {
     const uint8_t *payload;
     size_t payload_len;
     uint64_t ltime;
+    const char *query_from;     /* queries only */
+    uint64_t query_deadline_ms; /* queries only: left at the time of reading */
     hs_member_view member;
 } hs_event_view;
 

@@ -3,12 +3,24 @@ package hearsay
 // #include "helpers.h"
 import "C"
 
+import "runtime"
+
 // Hooks for the tests and benchmarks, which cannot use cgo themselves.
 
 // testPanic calls hearsay_test_panic, which panics inside the library: the
 // panic is caught at the C boundary and becomes HEARSAY_ERR_PANIC.
 func testPanic() error {
 	return check("hearsay_test_panic", func() C.int32_t { return C.int32_t(C.hearsay_test_panic()) })
+}
+
+// testPanicPtr calls hearsay_test_panic_ptr, which panics inside a call
+// that returns a pointer: it returns NULL (nil here) and the thread's last
+// error.
+func testPanicPtr() (isNil bool, lastError string) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	p := C.hearsay_test_panic_ptr()
+	return p == nil, C.GoString(C.hearsay_last_error())
 }
 
 // The benchmarks split the cost of Members between the library's snapshot

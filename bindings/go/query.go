@@ -124,23 +124,40 @@ func (o *QueryOptions) toC(op string) (*C.hearsay_query_params, error) {
 // bytes encoded by default), a tag filter that does not compile or too many
 // queries pending; ErrClosed for a pool that left or was closed.
 func (p *Pool) Query(ctx context.Context, name string, payload []byte, opts QueryOptions) (<-chan QueryReply, error) {
-	const op = "Pool.Query"
+	pq, err := p.start(ctx, "Pool.Query", name, payload, opts)
+	return pq.Replies, err
+}
+
+// PendingQuery is a query in flight, started by StartQuery.
+type PendingQuery struct {
+	Replies  <-chan QueryReply // as Query's channel
+	Deadline time.Time         // when members stop answering and Replies is closed
+}
+
+// StartQuery is Query that also tells the query's deadline (the default
+// one when opts.Timeout is 0: gossip interval × Config.QueryTimeoutMult ×
+// ceil(log10(members+1))).
+func (p *Pool) StartQuery(ctx context.Context, name string, payload []byte, opts QueryOptions) (PendingQuery, error) {
+	return p.start(ctx, "Pool.StartQuery", name, payload, opts)
+}
+
+func (p *Pool) start(ctx context.Context, op, name string, payload []byte, opts QueryOptions) (PendingQuery, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, wrapCtx(op, err)
+		return PendingQuery{}, wrapCtx(op, err)
 	}
 	cname, err := cstring(op, "name", name)
 	if err != nil {
-		return nil, err
+		return PendingQuery{}, err
 	}
 	defer free(cname)
 	params, err := opts.toC(op)
 	if err != nil {
-		return nil, err
+		return PendingQuery{}, err
 	}
 	defer C.hearsay_query_params_free(params)
 	c, err := p.acquire(op)
 	if err != nil {
-		return nil, err
+		return PendingQuery{}, err
 	}
 	var q *C.hearsay_query
 	err = check(op, func() C.int32_t {
@@ -149,11 +166,12 @@ func (p *Pool) Query(ctx context.Context, name string, payload []byte, opts Quer
 	runtime.KeepAlive(payload)
 	p.release()
 	if err != nil {
-		return nil, err
+		return PendingQuery{}, err
 	}
+	deadline := time.Now().Add(time.Duration(C.hearsay_query_deadline_ms(q)) * time.Millisecond)
 	ch := make(chan QueryReply, 16)
 	go p.queryPump(ctx, q, ch)
-	return ch, nil
+	return PendingQuery{Replies: ch, Deadline: deadline}, nil
 }
 
 func (p *Pool) queryPump(ctx context.Context, q *C.hearsay_query, ch chan<- QueryReply) {

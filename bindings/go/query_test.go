@@ -192,3 +192,66 @@ func TestQueryAfterClose(t *testing.T) {
 		t.Fatalf("Query after Close: %v", err)
 	}
 }
+
+// A received query tells who sent it and until when it may be answered;
+// StartQuery tells the asker the same deadline.
+func TestQuerySenderAndDeadline(t *testing.T) {
+	c := newCluster(t, 2, nil)
+	asker, other := c.pools[0], c.pools[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	nextQuery := func(name string) Event {
+		t.Helper()
+		for {
+			ev, err := other.NextEvent(ctx)
+			if err != nil {
+				t.Fatalf("no query %q: %v", name, err)
+			}
+			if ev.Type == EventUser && (ev.From != "" || !ev.Deadline.IsZero()) {
+				t.Errorf("user event with From %q, Deadline %v", ev.From, ev.Deadline)
+			}
+			if ev.Type == EventQuery && ev.Name == name {
+				return ev
+			}
+		}
+	}
+	if err := asker.SendEvent("not-a-query", nil, false); err != nil {
+		t.Fatal(err)
+	}
+
+	before := time.Now()
+	pq, err := asker.StartQuery(ctx, "early", nil, QueryOptions{Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pq.Deadline.Before(before.Add(time.Second)) || pq.Deadline.After(time.Now().Add(2*time.Second)) {
+		t.Errorf("asker's deadline %v after the start, want about 2 s", pq.Deadline.Sub(before))
+	}
+	ev := nextQuery("early")
+	if ev.From != asker.NodeName() {
+		t.Errorf("query from %q, want %q", ev.From, asker.NodeName())
+	}
+	if d := ev.Deadline.Sub(pq.Deadline); d < -time.Second || d > time.Second {
+		t.Errorf("the member's deadline is %v from the asker's", d)
+	}
+	if err := ev.Respond([]byte("in time")); err != nil {
+		t.Fatalf("Respond before the deadline: %v", err)
+	}
+	if got := names(collect(t, pq.Replies, 10*time.Second), ReplyResponse); strings.Join(got, " ") != other.NodeName() {
+		t.Errorf("responses from %v", got)
+	}
+
+	// Once the event's Deadline has passed, the library refuses the answer
+	// (Deadline is exact to the millisecond the library counts in).
+	if _, err := asker.Query(ctx, "late", nil, QueryOptions{Timeout: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	ev = nextQuery("late")
+	if left := time.Until(ev.Deadline); left <= 0 || left > time.Second {
+		t.Errorf("a 1 s query has %v left when pulled", left)
+	}
+	waitFor(t, 5*time.Second, "the query's deadline", func() (bool, string) {
+		return time.Now().After(ev.Deadline.Add(time.Millisecond)), ev.Deadline.String()
+	})
+	expectCode(t, "Respond after Deadline", ev.Respond(nil), ErrTimeout, CodeTimeout)
+}

@@ -203,6 +203,11 @@ TEST(panic_becomes_panic_error) {
     CHECK(caught);
 }
 
+TEST(panic_in_a_pointer_call_gives_null) {
+    CHECK(hearsay_test_panic_ptr() == nullptr);
+    CHECK_MSG(std::string(hearsay_last_error()).rfind("panic: ", 0) == 0, hearsay_last_error());
+}
+
 TEST(handles_move_and_close) {
     hearsay::Runtime rt;
     hearsay::Runtime rt_moved = std::move(rt);

@@ -296,4 +296,42 @@ TEST(query_respond_errors) {
                  hearsay::Result::InvalidArgument);
 }
 
+TEST(query_sender_and_remaining) {
+    hearsay::Runtime rt;
+    std::vector<hearsay::Pool> pools = cluster(rt, {"a", "b"});
+    auto next_named = [&](const std::string& name) {
+        std::optional<hearsay::Event> e;
+        WAIT_UNTIL((e = pools[1].next_event(milliseconds(10)), e && e->name == name), 10000);
+        return *e;
+    };
+
+    // Other events have no sender and no time left.
+    pools[0].send_event("not-a-query", "x");
+    const hearsay::Event user = next_named("not-a-query");
+    CHECK(user.from.empty());
+    CHECK(user.remaining() == milliseconds(0));
+
+    hearsay::Query q = pools[0].query("early", "", hearsay::QueryParams().set_timeout(milliseconds(2000)));
+    const hearsay::Event early = next_named("early");
+    CHECK(early.is_query());
+    CHECK_EQ(early.from, "a");
+    CHECK_MSG(early.remaining() > milliseconds(0) && early.remaining() <= milliseconds(2000),
+              early.remaining().count() << " ms left");
+    early.respond("in time");
+    const std::vector<hearsay::QueryReply> replies = q.collect();
+    CHECK_EQ(replies.size(), 1u);
+    CHECK_EQ(replies[0].from, "b");
+
+    // remaining() counts down live; once it is over, answers are refused.
+    hearsay::Query late_q = pools[0].query("late", "", hearsay::QueryParams().set_timeout(milliseconds(1000)));
+    const hearsay::Event late = next_named("late");
+    const milliseconds left = late.remaining();
+    CHECK_MSG(left > milliseconds(0) && left <= milliseconds(1000), left.count() << " ms left");
+    // The library counts whole milliseconds: one more and the deadline has surely passed.
+    const auto deadline = harness::Clock::now() + left + milliseconds(1);
+    WAIT_UNTIL(harness::Clock::now() > deadline, 5000);
+    CHECK(late.remaining() == milliseconds(0));
+    CHECK_THROWS(late.respond("too late"), hearsay::TimeoutError, hearsay::Result::Timeout);
+}
+
 TEST_MAIN()

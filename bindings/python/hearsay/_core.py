@@ -282,6 +282,13 @@ _INT_KNOBS += (
     "max_query_size",
     "max_broadcast_queue",
 )
+_INT_KNOBS += (
+    # resource limits
+    "max_concurrent_streams",
+    "inbound_packet_queue",
+    "max_per_ltime",
+    "max_query_responses",
+)
 _BOOL_KNOBS = (
     "local_health",
     "suspicion_confirmations",

@@ -50,6 +50,14 @@ def test_panic_in_the_library_becomes_panic_error() -> None:
     assert info.value.code == -100 and info.value.message.startswith("panic: ")
 
 
+def test_panic_in_a_call_returning_a_pointer_gives_null() -> None:
+    lib = _lib.load()
+    fn = lib.cdll.hearsay_test_panic_ptr
+    fn.restype = _lib.c_char_p
+    assert fn() is None
+    assert lib.last_error().decode().startswith("panic: ")
+
+
 def test_bad_bind_address() -> None:
     for bad in ("not-an-addr", "127.0.0.1", "127.0.0.1:99999", "localhost:80", ""):
         with pytest.raises(hearsay.InvalidArgumentError) as info:
