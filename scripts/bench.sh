@@ -501,7 +501,7 @@ for s in "${sections[@]}"; do
     t0=$SECONDS
     l0=$(load)
     # A failed benchmark leaves its region as it was; the others still run.
-    # (errexit only holds in the subshell outside a condition, hence the dance.)
+    # Bash ignores errexit inside a condition, so the subshell runs bare.
     set +e
     (
         set -e
