@@ -37,7 +37,7 @@ pub(crate) struct Route {
     /// Bounded by the pool's `inbound_packet_queue`: beyond it new
     /// datagrams are dropped and counted, so that a flood cannot grow
     /// memory faster than the pool drains.
-    pub(crate) packets: async_std::channel::Sender<(SocketAddr, Vec<u8>)>,
+    pub(crate) packets: PacketSender,
     /// Datagrams dropped because `packets` was full.
     pub(crate) packets_shed: Rc<Cell<u64>>,
     /// Unbounded, yet holds at most one frame per stream task, and those
@@ -234,7 +234,7 @@ fn deliver_packet(
     };
     match route {
         Some(route) => {
-            if route.packets.try_send((from, bytes.to_vec())).is_err() {
+            if !route.packets.try_send((from, bytes.to_vec())) {
                 bump(&route.packets_shed);
             }
         }
@@ -357,12 +357,82 @@ pub(crate) async fn read_frame(stream: &mut TcpStream, max: usize) -> Result<Vec
     Ok(frame)
 }
 
+type Datagram = (SocketAddr, Vec<u8>);
+
+/// A queue of datagrams for one pool that holds at most `depth` of them.
+/// Counted rather than preallocated: a bounded channel would reserve every
+/// slot up front (64 KiB per pool at the default depth) for a queue that is
+/// almost always empty.
+pub(crate) fn packet_queue(depth: usize) -> (PacketSender, PacketReceiver) {
+    let (tx, rx) = mpsc::unbounded();
+    let queued = Rc::new(Cell::new(0));
+    (
+        PacketSender {
+            tx,
+            queued: queued.clone(),
+            depth,
+        },
+        PacketReceiver { rx, queued },
+    )
+}
+
+pub(crate) struct PacketSender {
+    tx: mpsc::UnboundedSender<Datagram>,
+    queued: Rc<Cell<usize>>,
+    depth: usize,
+}
+
+impl PacketSender {
+    /// Queues the datagram; `false` when the queue is full (or closed).
+    pub(crate) fn try_send(&self, datagram: Datagram) -> bool {
+        if self.queued.get() >= self.depth || self.tx.unbounded_send(datagram).is_err() {
+            return false;
+        }
+        self.queued.set(self.queued.get() + 1);
+        true
+    }
+}
+
+pub(crate) struct PacketReceiver {
+    rx: mpsc::UnboundedReceiver<Datagram>,
+    queued: Rc<Cell<usize>>,
+}
+
+impl PacketReceiver {
+    /// Datagrams waiting.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.queued.get()
+    }
+}
+
+impl futures::Stream for PacketReceiver {
+    type Item = Datagram;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Datagram>> {
+        let polled = std::pin::Pin::new(&mut self.rx).poll_next(cx);
+        if let std::task::Poll::Ready(Some(_)) = &polled {
+            self.queued.set(self.queued.get().saturating_sub(1));
+        }
+        polled
+    }
+}
+
+impl futures::stream::FusedStream for PacketReceiver {
+    fn is_terminated(&self) -> bool {
+        self.rx.is_terminated()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn route(depth: usize) -> (Route, async_std::channel::Receiver<(SocketAddr, Vec<u8>)>) {
-        let (packets, rx) = async_std::channel::bounded(depth);
+    fn route(depth: usize) -> (Route, PacketReceiver) {
+        let (packets, rx) = packet_queue(depth);
         let route = Route {
             packets,
             packets_shed: Rc::default(),
@@ -375,7 +445,7 @@ mod tests {
     #[test]
     fn a_full_packet_queue_sheds_and_counts_until_drained() {
         let from = SocketAddr::from(([127, 0, 0, 1], 9));
-        let (a, a_rx) = route(2);
+        let (a, mut a_rx) = route(2);
         let (b, b_rx) = route(2);
         let shed_a = a.packets_shed.clone();
         let mut routes = HashMap::new();
@@ -394,7 +464,7 @@ mod tests {
         assert_eq!(b_rx.len(), 1);
         assert_eq!(routes[&Some("b".to_owned())].packets_shed.get(), 0);
         // Draining makes room again.
-        a_rx.try_recv().unwrap();
+        futures::executor::block_on(futures::StreamExt::next(&mut a_rx)).unwrap();
         deliver_packet(&routes, &counters, from, &to_a);
         assert_eq!(a_rx.len(), 2);
         assert_eq!(shed_a.get(), 3);

@@ -778,7 +778,7 @@ pub(crate) fn start(config: PoolConfig, endpoints: &Endpoints) -> Result<(Pool, 
         )?,
     };
     let label = config.serf.swim.label.clone();
-    let (packets_tx, packets_rx) = async_std::channel::bounded(config.inbound_packet_queue);
+    let (packets_tx, packets_rx) = super::endpoint::packet_queue(config.inbound_packet_queue);
     let packets_shed = Rc::new(std::cell::Cell::new(0));
     let (streams_tx, streams_rx) = mpsc::unbounded();
     endpoint.add_route(
@@ -961,7 +961,7 @@ struct Driver {
 impl Driver {
     async fn run(
         mut self,
-        mut packets: async_std::channel::Receiver<(SocketAddr, Vec<u8>)>,
+        mut packets: super::endpoint::PacketReceiver,
         mut streams: mpsc::UnboundedReceiver<InboundStream>,
         mut commands: mpsc::UnboundedReceiver<PoolCommand>,
     ) {
