@@ -425,3 +425,119 @@ fn a_node_restarts_from_any_torn_snapshot_rejoins_and_replays_no_old_event() {
         "no old event replayed; {why}"
     );
 }
+
+/// A node restarts and rejoins through a seed that restarted after it went
+/// down, so the seed never held its old record; everyone else still holds
+/// it failed (or left) at an incarnation its new alive does not beat. They
+/// tell it so when it gossips its alive or probes them, it refutes, and
+/// every view is right within a few probe intervals rather than at the
+/// next push-pull.
+#[test]
+fn a_node_rejoining_through_a_restarted_seed_is_seen_alive_within_seconds() {
+    for seed in seeds_from_env(17) {
+        for crash in [true, false] {
+            let why = replay("rejoining_through_a_restarted_seed", seed);
+            let config = SerfConfig::with_swim(Config::lan());
+            let mut sim = Sim::new(seed, Network::default());
+            // Enough nodes that each broadcast is sent 12 times by each (8
+            // below 100), so that gossip alone reaches every node.
+            let n = 120;
+            rollout(&mut sim, n, &config, Duration::from_secs(5));
+            assert!(converge(&mut sim, Duration::from_secs(120)), "{why}");
+            let (a, s) = (n - 1, 0);
+            let gone = if crash { Status::Failed } else { Status::Left };
+            if crash {
+                sim.crash(a);
+            } else {
+                sim.leave(a);
+            }
+            let all_see = |sim: &Sim, x: usize, st: Status| {
+                (0..n)
+                    .filter(|&o| o != x && sim.is_up(o))
+                    .all(|o| status(sim, o, x) == Some(st))
+            };
+            let t = sim.elapsed();
+            let ok = sim.run_until(
+                t + Duration::from_secs(60),
+                Duration::from_millis(100),
+                |sim| all_see(sim, a, gone),
+            );
+            assert!(ok, "n{a} is {gone:?} everywhere; {why}");
+            if !crash {
+                sim.crash(a);
+            }
+            sim.crash(s);
+            let t = sim.elapsed();
+            let ok = sim.run_until(
+                t + Duration::from_secs(60),
+                Duration::from_millis(100),
+                |sim| all_see(sim, s, Status::Failed),
+            );
+            assert!(ok, "the seed is failed everywhere; {why}");
+            sim.restart_with(s, config.clone(), false, 1);
+            // Push-pull repairs any node its return's gossip missed.
+            assert!(converge(&mut sim, Duration::from_secs(300)), "{why}");
+            assert!(
+                sim.core(s).member(sim.name(a)).is_none(),
+                "the restarted seed does not know n{a}; {why}"
+            );
+            sim.restart_with(a, config.clone(), false, s);
+            let t = sim.elapsed();
+            let bound = config.swim.probe_interval * 5;
+            let ok = sim.run_until(t + bound, Duration::from_millis(100), |sim| {
+                sim.serf_converged()
+            });
+            println!(
+                "seed {seed}, {}: every view right {:?} after the restart",
+                if crash { "crashed" } else { "left" },
+                sim.elapsed() - t
+            );
+            assert!(
+                ok,
+                "n{a} ({gone:?} before) not alive everywhere within {bound:?}; {why}"
+            );
+        }
+    }
+}
+
+/// A node leaves, is forgotten by the membership layer, and comes back:
+/// its first alive is the same message, byte for byte, as the one that
+/// announced it the first time. It is news again and must be read, not
+/// skipped as a copy of a broadcast seen before.
+#[test]
+fn a_node_that_left_and_was_forgotten_is_seen_again_when_it_returns() {
+    for seed in seeds_from_env(18) {
+        let why = replay("left_and_was_forgotten", seed);
+        let config = SerfConfig::with_swim(Config::lan());
+        let mut sim = Sim::new(seed, Network::default());
+        // Enough nodes that each broadcast is sent 12 times by each (8
+        // below 100), so that gossip alone reaches every node.
+        let n = 120;
+        rollout(&mut sim, n, &config, Duration::from_secs(5));
+        assert!(converge(&mut sim, Duration::from_secs(120)), "{why}");
+        let a = n - 1;
+        sim.leave(a);
+        sim.run_for(Duration::from_secs(5));
+        sim.crash(a);
+        let forgotten = |sim: &Sim| (0..a).all(|o| sim.core(o).member(sim.name(a)).is_none());
+        let t = sim.elapsed();
+        let ok = sim.run_until(
+            t + Duration::from_secs(300),
+            Duration::from_millis(100),
+            forgotten,
+        );
+        assert!(ok, "every node forgot n{a}; {why}");
+        for o in 0..a {
+            assert_eq!(status(&sim, o, a), Some(Status::Left), "{why}");
+        }
+        sim.restart_with(a, config.clone(), false, 1);
+        let t = sim.elapsed();
+        let bound = config.swim.probe_interval * 5;
+        let ok = sim.run_until(t + bound, Duration::from_millis(100), |sim| sim.converged());
+        println!(
+            "seed {seed}: every member table right {:?} after the return",
+            sim.elapsed() - t
+        );
+        assert!(ok, "n{a} not alive everywhere within {bound:?}; {why}");
+    }
+}

@@ -398,11 +398,19 @@ pub struct Swim {
 }
 
 /// Digests of broadcasts received lately, in two generations so that
-/// memory stays bounded.
+/// memory stays bounded and no digest is kept two windows.
 struct RecentDigests {
     salt: u64,
     current: std::collections::HashSet<u64, BuildHasherDefault<FixedHasher>>,
     previous: std::collections::HashSet<u64, BuildHasherDefault<FixedHasher>>,
+    /// When each generation began.
+    current_since: Instant,
+    previous_since: Instant,
+    /// Half of `gossip_to_the_dead_time`, the least time a dead or left
+    /// member is remembered: a member forgotten since its alive was seen
+    /// may come back, restarted, with the very same alive, and that copy
+    /// is news.
+    window: Duration,
 }
 
 /// Digests kept per generation.
@@ -419,14 +427,31 @@ impl RecentDigests {
         self.current.contains(&digest) || self.previous.contains(&digest)
     }
 
-    fn insert(&mut self, digest: u64) {
+    /// Starts a new generation after a window, and drops digests that may
+    /// be two windows old, as of `now`.
+    fn expire(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.current_since) >= self.window {
+            self.rotate(now);
+        }
+        if now.saturating_duration_since(self.previous_since) >= self.window * 2 {
+            self.previous.clear();
+        }
+    }
+
+    fn insert(&mut self, now: Instant, digest: u64) {
         if self.current.len() >= RECENT_DIGESTS {
-            // Reuse the older generation's allocation rather than growing a
-            // fresh set from nothing.
-            std::mem::swap(&mut self.previous, &mut self.current);
-            self.current.clear();
+            self.rotate(now);
         }
         self.current.insert(digest);
+    }
+
+    fn rotate(&mut self, now: Instant) {
+        // Reuse the older generation's allocation rather than growing a
+        // fresh set from nothing.
+        std::mem::swap(&mut self.previous, &mut self.current);
+        self.current.clear();
+        self.previous_since = self.current_since;
+        self.current_since = now;
     }
 }
 
@@ -472,6 +497,7 @@ impl Swim {
             .map_err(|e| SwimError::InvalidArgument(e.to_string()))?;
         let name: Arc<str> = name.into();
         let max_queue = config.max_broadcast_queue;
+        let dedup_window = config.gossip_to_the_dead_time / 2;
         let mut swim = Swim {
             config,
             name: name.clone(),
@@ -505,6 +531,9 @@ impl Swim {
                 salt: seed.rotate_left(17),
                 current: Default::default(),
                 previous: Default::default(),
+                current_since: now,
+                previous_since: now,
+                window: dedup_window,
             },
             gossip_armed: true,
             last_now: now,
@@ -962,6 +991,7 @@ impl Swim {
         };
         let mut messages = Vec::with_capacity(parts.len());
         let mut seen = Vec::new();
+        self.recent.expire(self.last_now);
         for part in parts {
             // Gossip delivers each broadcast many times; a copy of bytes
             // seen moments ago would change nothing, so it is not decoded.
@@ -983,7 +1013,7 @@ impl Swim {
         // Only a packet accepted whole marks its broadcasts as seen: the
         // good parts of a refused one must still be decoded from a later copy.
         for d in seen {
-            self.recent.insert(d);
+            self.recent.insert(self.last_now, d);
         }
         Ok(messages)
     }
@@ -1055,7 +1085,7 @@ impl Swim {
                     self.stats.dropped_invalid += 1;
                     return Err(SwimError::Decode(DecodeError::OutOfBounds("max_meta_size")));
                 }
-                self.handle_alive(now, a, true)
+                self.handle_alive(now, a, true, Some(from))
             }
             Message::Dead(d) => self.handle_dead(now, d),
             Message::User(u) => self.events.push_back(Event::UserMessage {
@@ -1080,7 +1110,35 @@ impl Swim {
             seq: ping.seq,
             payload: self.ack_payload.clone(),
         }));
-        self.send_packet(ping.source_addr.0, vec![ack.into()], true);
+        let mut messages: Vec<Arc<[u8]>> = vec![ack.into()];
+        // Probed by a member we hold dead or left: it runs, unaware of our
+        // verdict; with it, it can refute.
+        if let Some(&i) = self.index.get(ping.source.as_str()) {
+            let m = &self.members[i as usize];
+            if i != 0
+                && matches!(m.state, MemberState::Dead | MemberState::Left)
+                && m.addr == ping.source_addr.0
+            {
+                messages.push(self.verdict(i as usize));
+            }
+        }
+        self.send_packet(ping.source_addr.0, messages, true);
+    }
+
+    /// Our record of dead or left member `i`, as the `Dead` that says so.
+    fn verdict(&self, i: usize) -> Arc<[u8]> {
+        let m = &self.members[i];
+        let from = if m.state == MemberState::Left {
+            m.name.to_string()
+        } else {
+            self.name.to_string()
+        };
+        wire::encode_message(&Message::Dead(Dead {
+            incarnation: m.incarnation,
+            node: m.name.to_string(),
+            from,
+        }))
+        .into()
     }
 
     fn handle_indirect_ping(&mut self, now: Instant, req: IndirectPing) {
@@ -1143,8 +1201,15 @@ impl Swim {
 
     /// `rebroadcast_new`: whether a member first learned here is gossiped on
     /// (not for members merged from a push-pull reply, which the rest of
-    /// the pool already knows).
-    fn handle_alive(&mut self, now: Instant, a: Alive, rebroadcast_new: bool) {
+    /// the pool already knows). `source`: the datagram's sender, `None` for
+    /// a push-pull.
+    fn handle_alive(
+        &mut self,
+        now: Instant,
+        a: Alive,
+        rebroadcast_new: bool,
+        source: Option<SocketAddr>,
+    ) {
         if !compatible(a.versions) {
             self.stats.dropped_version += 1;
             return;
@@ -1196,6 +1261,16 @@ impl Swim {
         }
         let member = &self.members[i];
         if a.incarnation <= member.incarnation && !updates_addr {
+            // A member we hold dead or left announces itself: it runs
+            // unaware of our verdict (typically it restarted), which
+            // outranks its alive. Tell it, so that it refutes with a higher
+            // incarnation, rather than leave its return to a push-pull.
+            if matches!(member.state, MemberState::Dead | MemberState::Left)
+                && source == Some(member.addr)
+            {
+                let verdict = self.verdict(i);
+                self.send_packet(member.addr, vec![verdict], false);
+            }
             return;
         }
         let was = member.state;
@@ -1283,6 +1358,11 @@ impl Swim {
         match member.state {
             MemberState::Dead | MemberState::Left => {}
             MemberState::Suspect => {
+                // An accusation in no one's name (a verdict merged from a
+                // push-pull) is hearsay: it confirms nothing.
+                if s.from == s.node {
+                    return;
+                }
                 let subject = member.name.clone();
                 let member = &mut self.members[i];
                 let Some(suspicion) = member.suspicion.as_mut() else {
@@ -1422,6 +1502,7 @@ impl Swim {
                         versions: node.versions,
                     },
                     join,
+                    None,
                 ),
                 MemberState::Left => self.handle_dead(
                     now,
@@ -1432,13 +1513,19 @@ impl Swim {
                     },
                 ),
                 // A remote verdict of death is only a suspicion here: the
-                // member gets a chance to refute (as memberlist).
+                // member gets a chance to refute (as memberlist). It is no
+                // observation of ours, so it is made in no one's name
+                // (`from` = the member): otherwise every node merging the
+                // same stale verdicts, as all do when a partition heals,
+                // would count as an independent confirmation, and the
+                // timeout would shrink to its minimum before the
+                // refutation has spread.
                 MemberState::Dead | MemberState::Suspect => self.handle_suspect(
                     now,
                     Suspect {
                         incarnation: node.incarnation,
+                        from: node.name.clone(),
                         node: node.name,
-                        from: self.name.to_string(),
                     },
                 ),
             }
