@@ -3,6 +3,9 @@
 //! The limits of the sans-IO cores are tested beside them (src/swim/tests.rs,
 //! src/serf/mod.rs) and the datagram queue in src/runtime/endpoint.rs.
 
+mod common;
+use common::wait_for;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -24,17 +27,6 @@ fn config(name: &str) -> PoolConfig {
     c.serf.swim.push_pull_interval = Duration::ZERO;
     c.serf.swim.tcp_fallback_probe = false;
     c
-}
-
-fn wait_for(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn stats(pool: &Pool) -> PoolStats {

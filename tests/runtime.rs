@@ -1,6 +1,9 @@
 //! Pools on real loopback sockets through the safe Rust API. Deadlines and
 //! polling only; no sleep stands in for a condition.
 
+mod common;
+use common::wait_for;
+
 use std::time::{Duration, Instant};
 
 use hearsay::runtime::{MemberStatus, Pool, PoolConfig, PoolEvent, Runtime};
@@ -17,17 +20,6 @@ fn config(name: &str) -> PoolConfig {
     // member until the next push-pull.
     c.serf.swim.retransmit_mult = 4;
     c
-}
-
-fn wait_for(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn status_of(pool: &Pool, name: &str) -> Option<MemberStatus> {

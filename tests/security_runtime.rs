@@ -1,6 +1,9 @@
 //! Encryption, key management, the source allow-list and hostile input, on
 //! real loopback sockets. Deadlines and polling only.
 
+mod common;
+use common::wait_for;
+
 use std::collections::BTreeSet;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -23,17 +26,6 @@ fn config(name: &str, keys: &[&SecretKey]) -> PoolConfig {
 
 fn key(byte: u8) -> SecretKey {
     SecretKey::new(&[byte; 32]).unwrap()
-}
-
-fn wait_for(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn names(pool: &Pool) -> BTreeSet<String> {
