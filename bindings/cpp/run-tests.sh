@@ -103,34 +103,26 @@ for src in "$here"/tests/test_*.cpp; do
     done
 done
 
-# The example of docs/cpp.md compiles and runs.
-if wanted readme; then
-    awk '/^## Example/ { f = 1 } f && /^```cpp/ { p = 1; next } p && /^```/ { exit } p' \
-        "$root/docs/cpp.md" >"$build/readme.cpp"
-    if [ -s "$build/readme.cpp" ] &&
-        "$cxx" "${cxxflags[@]}" "${sanitize[@]}" "$build/readme.cpp" -o "$build/readme" "${link[@]}" &&
-        timeout 60 "$build/readme" >"$build/readme.log" 2>&1 &&
-        grep -q "beta answered beta runs 0.1" "$build/readme.log"; then
-        pass "README example"
+# The examples of docs/cpp.md compile and run: the first ```cpp block
+# under a heading, built under the sanitizers, must print what is expected.
+# Arguments: heading, name, grep flags, expected output.
+doc_example() {
+    local heading=$1 name=$2 flags=$3 expected=$4
+    awk -v h="^## $heading" '$0 ~ h { f = 1 } f && /^```cpp/ { p = 1; next } p && /^```/ { exit } p' \
+        "$root/docs/cpp.md" >"$build/$name.cpp"
+    if [ -s "$build/$name.cpp" ] &&
+        "$cxx" "${cxxflags[@]}" "${sanitize[@]}" "$build/$name.cpp" -o "$build/$name" "${link[@]}" &&
+        timeout 60 "$build/$name" >"$build/$name.log" 2>&1 &&
+        grep $flags "$expected" "$build/$name.log"; then
+        pass "docs/cpp.md: $heading example"
     else
-        cat "$build/readme.log" 2>/dev/null
-        fail "README example"
+        cat "$build/$name.log" 2>/dev/null
+        fail "docs/cpp.md: $heading example"
     fi
-fi
-
-# The encryption example of docs/cpp.md compiles and runs.
+}
 if wanted readme; then
-    awk '/^## Encryption/ { f = 1 } f && /^```cpp/ { p = 1; next } p && /^```/ { exit } p' \
-        "$root/docs/cpp.md" >"$build/readme_encryption.cpp"
-    if [ -s "$build/readme_encryption.cpp" ] &&
-        "$cxx" "${cxxflags[@]}" "${sanitize[@]}" "$build/readme_encryption.cpp" -o "$build/readme_encryption" "${link[@]}" &&
-        timeout 60 "$build/readme_encryption" >"$build/readme_encryption.log" 2>&1 &&
-        grep -qx "held by 2, primary of 2" "$build/readme_encryption.log"; then
-        pass "README encryption example"
-    else
-        cat "$build/readme_encryption.log" 2>/dev/null
-        fail "README encryption example"
-    fi
+    doc_example Example readme -q "beta answered beta runs 0.1"
+    doc_example Encryption readme_encryption -qx "held by 2, primary of 2"
 fi
 
 # Smoke test of examples/node: a seed and a node joining it; each sends one
